@@ -1,0 +1,1 @@
+"""Inference stage: generate images from an exported ONNX generator. Never imports TensorFlow."""

@@ -1,0 +1,176 @@
+"""`cgan-train`: train a conditional GAN into a run directory, or resume one."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from inference.cliutil import OneLineArgumentParser
+from training.config import PRESETS, TrainConfig, check_resumable, load_config, make_config
+from training.errors import UserError
+from training.models.spec import ARCHS, RESOLUTIONS
+
+EXAMPLES = """\
+examples:
+  # a complete run on synthetic shapes in about a minute (CPU)
+  cgan-train --preset smoke --run-dir runs/smoke
+
+  # CIFAR-10 (downloads through keras.datasets), SNGAN-projection with EMA
+  cgan-train --preset cifar10 --run-dir runs/cifar10
+
+  # a class-folder dataset (ROOT/<label>/*.jpg), the DCGAN baseline, 64x64
+  cgan-train --data ../shared/datasets/cifar10/train --arch dcgan --run-dir runs/dc
+
+  # small dataset: DiffAugment on real and fake, two D steps per G step
+  cgan-train --data data/mine-64 --resolution 64 --diffaugment translation,color,cutout \\
+      --d-steps 2 --run-dir runs/mine
+
+  # continue an interrupted run (Ctrl-C and SIGTERM save a checkpoint first)
+  cgan-train --run-dir runs/cifar10 --resume
+  cgan-train --run-dir runs/cifar10 --resume --steps 200000   # train longer
+"""
+
+# argparse dest -> TrainConfig field, for the options a user may set explicitly.
+OPTION_FIELDS = {
+    "data": "data", "arch": "arch", "resolution": "resolution", "latent_dim": "latent_dim",
+    "g_channels": "g_channels", "d_channels": "d_channels", "batch_size": "batch_size",
+    "steps": "steps", "g_lr": "g_lr", "d_lr": "d_lr", "beta1": "beta1", "beta2": "beta2",
+    "d_steps": "d_steps", "d_pretrain_steps": "d_pretrain_steps", "ema_decay": "ema_decay",
+    "diffaugment": "diffaugment", "seed": "seed", "mixed_precision": "mixed_precision",
+    "multi_worker": "multi_worker", "log_every": "log_every",
+    "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
+}
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="cgan-train", description=__doc__, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--run-dir", type=Path, required=True,
+                        help="where config, checkpoints, metrics and samples go")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its last checkpoint")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="starting values: cifar10 (default) or smoke")
+    parser.add_argument("--data", help="cifar10, synthetic, or a class-folder path")
+    parser.add_argument("--arch", choices=ARCHS, help="sngan (default) or the dcgan baseline")
+    parser.add_argument("--resolution", type=int, choices=RESOLUTIONS)
+    parser.add_argument("--latent-dim", type=_positive)
+    parser.add_argument("--g-channels", type=_positive, help="generator width")
+    parser.add_argument("--d-channels", type=_positive, help="discriminator width")
+    parser.add_argument("--batch-size", type=_positive, help="global batch size")
+    parser.add_argument("--steps", type=_positive, help="total generator steps of the run")
+    parser.add_argument("--g-lr", type=float, help="generator learning rate")
+    parser.add_argument("--d-lr", type=float, help="discriminator learning rate")
+    parser.add_argument("--beta1", type=float)
+    parser.add_argument("--beta2", type=float)
+    parser.add_argument("--d-steps", type=_positive, help="D updates per G update")
+    parser.add_argument("--d-pretrain-steps", type=_non_negative,
+                        help="D-only warm-up updates before the GAN loop (default 0)")
+    parser.add_argument("--ema-decay", type=_rate, help="decay of the EMA generator")
+    parser.add_argument("--diffaugment", metavar="POLICIES",
+                        help="comma-separated subset of translation,color,cutout ('' = off)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--mixed-precision", action="store_true", default=None,
+                        help="float16 compute with loss scaling (for GPUs)")
+    parser.add_argument("--multi-worker", action="store_true", default=None,
+                        help="MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG")
+    parser.add_argument("--log-every", type=_positive, help="steps between metric records")
+    parser.add_argument("--checkpoint-every", type=_positive, help="steps between checkpoints")
+    parser.add_argument("--keep-checkpoints", type=_positive, help="how many to keep")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    return {field: getattr(args, dest) for dest, field in OPTION_FIELDS.items()
+            if getattr(args, dest) is not None}
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """A new run: preset plus options. A resume: the saved config plus compatible options."""
+    explicit = _explicit(args)
+    if args.resume:
+        saved = load_config(args.run_dir)
+        if args.preset is not None:
+            explicit["preset"] = args.preset
+        check_resumable(saved, explicit)
+        for name, value in explicit.items():
+            setattr(saved, name, value)
+        config = saved
+    else:
+        if (args.run_dir / "checkpoints" / "checkpoint").is_file():
+            raise UserError(f"{args.run_dir} already holds a run; add --resume to continue it "
+                            "or choose another --run-dir")
+        config = make_config(args.preset or "cifar10", explicit)
+    _validate(config)
+    return config
+
+
+def _validate(config: TrainConfig) -> None:
+    from training.augment import POLICIES
+
+    unknown = set(config.augmentations) - set(POLICIES)
+    if unknown:
+        raise UserError(f"unknown --diffaugment policy {', '.join(sorted(unknown))}; "
+                        f"choose from {', '.join(POLICIES)}")
+    if config.arch not in ARCHS:
+        raise UserError(f"unknown arch {config.arch!r}; choose one of {', '.join(ARCHS)}")
+    if config.resolution not in RESOLUTIONS:
+        raise UserError(f"resolution must be one of {RESOLUTIONS}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = resolve_config(args)
+        from training.quiet import quiet_tensorflow
+
+        quiet_tensorflow()
+        from training.loop import train
+
+        result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
+    except UserError as exc:
+        print(f"cgan-train: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cgan-train: interrupted", file=sys.stderr)
+        return 130
+    if result.stopped_by is not None:
+        name = signal.Signals(result.stopped_by).name
+        print(f"cgan-train: {name} received; checkpoint saved at step {result.step}. "
+              f"Resume with: cgan-train --run-dir {args.run_dir} --resume", file=sys.stderr)
+        return 128 + result.stopped_by
+    print(f"done: step {result.step}, epoch {result.epoch:.2f}, checkpoint {result.checkpoint}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""One training session: load data, restore, run steps, log, sample, checkpoint, stop cleanly."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from training.config import TrainConfig, save_config
+from training.data import LabelledImages, load_dataset
+from training.distribute import choose_strategy, describe
+from training.errors import UserError
+from training.pipeline import make_dataset
+from training.plots import save_loss_curve, save_sample_grid
+from training.run_dir import RunDir
+from training.signals import GracefulStop
+from training.trainer import METRIC_NAMES, GANTrainer
+
+
+@dataclass
+class SessionResult:
+    step: int
+    epoch: float
+    stopped_by: int | None  # the signal that stopped the run early, if any
+    checkpoint: str | None
+
+
+def load_training_data(config: TrainConfig) -> LabelledImages:
+    data = load_dataset(config.data, config.resolution, seed=config.seed,
+                        synthetic_classes=config.synthetic_classes,
+                        synthetic_per_class=config.synthetic_per_class)
+    if config.labels and config.labels != data.names:
+        raise UserError(f"cannot resume: the data's labels {data.names} differ from the run's "
+                        f"{config.labels}")
+    if len(data) < config.batch_size:
+        raise UserError(f"the dataset has {len(data)} images, fewer than one batch "
+                        f"({config.batch_size}); lower --batch-size")
+    return data
+
+
+class _Progress:
+    """A tqdm bar on a terminal, one plain line per log interval elsewhere."""
+
+    def __init__(self, start: int, total: int, enabled: bool) -> None:
+        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                        disable=not enabled or not sys.stderr.isatty())
+        self.lines = enabled and self.bar.disable
+
+    def advance(self) -> None:
+        self.bar.update(1)
+
+    def report(self, record: dict) -> None:
+        fields = {"img/s": f"{record['images_per_sec']:.0f}", "D": f"{record['d_loss']:.3f}",
+                  "G": f"{record['g_loss']:.3f}", "D(x)": f"{record['d_real']:.2f}",
+                  "D(G(z))": f"{record['d_fake']:.2f}"}
+        if self.lines:
+            text = " ".join(f"{k} {v}" for k, v in fields.items())
+            print(f"step {record['step']} epoch {record['epoch']:.2f} {text}", flush=True)
+        else:
+            self.bar.set_postfix(fields, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True
+          ) -> SessionResult:
+    """Train until config.steps generator steps or a stop signal, whichever comes first."""
+    run = RunDir(run_dir)
+    data = load_training_data(config)
+    config.labels = list(data.names)
+    run.create()
+    save_config(config, run.root)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = choose_strategy(config.multi_worker)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise UserError(f"batch size {config.batch_size} does not split over "
+                        f"{strategy.num_replicas_in_sync} replicas")
+    trainer = GANTrainer(config, strategy, run.checkpoints)
+    restored = trainer.restore_latest() if resume else None
+    if resume and restored is None:
+        print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
+    start_step = int(trainer.step.numpy())
+    run.truncate_metrics(start_step)
+    if progress:
+        counts = ", ".join(f"{k} {v}" for k, v in data.class_counts().items())
+        state = f"resuming at step {start_step}" if restored else "new run"
+        print(f"{len(data)} images in {len(data.names)} classes ({counts[:300]}); "
+              f"{describe(strategy)}; {state} -> {run.root}", file=sys.stderr)
+
+    global_batch = config.batch_size
+    dataset = make_dataset(data.images, data.labels, global_batch, config.seed,
+                           start_example=trainer.examples_seen(global_batch))
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    fixed_noise = run.load_or_make_fixed_noise(config.samples_per_class, config.latent_dim,
+                                               config.seed)
+    epoch_of = lambda: trainer.examples_seen(global_batch) / len(data)  # noqa: E731
+
+    def sample(path: Path) -> None:
+        save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
+
+    with GracefulStop() as stop:
+        while int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested:
+            trainer.pretrain_step_fn(iterator)
+
+        bar = _Progress(start_step, config.steps, progress)
+        step, last_epoch = start_step, math.floor(epoch_of())
+        window_start, window_steps = time.perf_counter(), 0
+        window: list[dict[str, tf.Tensor]] = []
+        checkpoint, saved_step = restored, (start_step if restored else None)
+        try:
+            while step < config.steps and not stop.requested:
+                window.append(trainer.train_step(iterator))
+                step += 1
+                window_steps += 1
+                bar.advance()
+                if step % config.log_every == 0 or step == config.steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {"step": step, "epoch": round(epoch_of(), 4)}
+                    for name in METRIC_NAMES:
+                        record[name] = float(np.mean([m[name].numpy() for m in window]))
+                    record["images_per_sec"] = (window_steps * global_batch * config.d_steps
+                                                / max(elapsed, 1e-9))
+                    record["time"] = time.time()
+                    run.append_metrics(record)
+                    bar.report(record)
+                    window, window_steps, window_start = [], 0, time.perf_counter()
+                epoch = math.floor(epoch_of())
+                if epoch > last_epoch:
+                    sample(run.sample_grid(epoch))
+                    last_epoch = epoch
+                if step % config.checkpoint_every == 0:
+                    checkpoint, saved_step = trainer.save(), step
+                    save_loss_curve(run.read_metrics(), run.loss_curve)
+        finally:
+            bar.close()
+            if saved_step != int(trainer.step.numpy()):
+                checkpoint = trainer.save()
+            save_loss_curve(run.read_metrics(), run.loss_curve)
+            sample(run.samples / "latest.png")
+    return SessionResult(step=int(trainer.step.numpy()), epoch=epoch_of(),
+                         stopped_by=stop.requested, checkpoint=checkpoint)

@@ -1,0 +1,80 @@
+"""SNGAN with a projection discriminator (Miyato & Koyama 2018), the BigGAN family's core.
+
+G: residual up-blocks with conditional batch norm. D: spectrally normalised residual
+down-blocks, sum pooling, and a projection of the label embedding onto the features.
+Trained with the hinge loss.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from training.models.layers import (
+    ConditionalBatchNorm,
+    GlobalSumPooling2D,
+    ProjectionLogit,
+    label_input,
+)
+from training.models.spec import ModelSpec
+
+
+def _sn(layer: layers.Layer) -> layers.Layer:
+    return layers.SpectralNormalization(layer)
+
+
+def _generator_block(x, label, channels: int, num_classes: int):
+    """CBN-ReLU-Up-Conv-CBN-ReLU-Conv, plus an upsampled 1x1 shortcut."""
+    h = layers.ReLU()(ConditionalBatchNorm(num_classes)([x, label]))
+    h = layers.UpSampling2D()(h)
+    h = layers.Conv2D(channels, 3, padding="same")(h)
+    h = layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
+    h = layers.Conv2D(channels, 3, padding="same")(h)
+    shortcut = layers.Conv2D(channels, 1)(layers.UpSampling2D()(x))
+    return layers.Add()([h, shortcut])
+
+
+def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:
+    noise = keras.Input(shape=(spec.latent_dim,), name="noise")
+    label = label_input()
+    width = spec.g_channels
+    x = layers.Dense(4 * 4 * width)(noise)
+    x = layers.Reshape((4, 4, width))(x)
+    for _ in range(spec.upsamplings):
+        x = _generator_block(x, label, width, spec.num_classes)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2D(3, 3, padding="same")(x)
+    image = layers.Activation("tanh", dtype="float32", name="image")(x)
+    return keras.Model([noise, label], image, name=name)
+
+
+def _discriminator_block(x, channels: int, downsample: bool, first: bool = False):
+    """(ReLU)-Conv-ReLU-Conv-(AvgPool), with a learnt shortcut where shapes change."""
+    h = x if first else layers.ReLU()(x)
+    h = _sn(layers.Conv2D(channels, 3, padding="same"))(h)
+    h = _sn(layers.Conv2D(channels, 3, padding="same"))(layers.ReLU()(h))
+    if downsample:
+        h = layers.AveragePooling2D(2)(h)
+    shortcut = x
+    if first:
+        shortcut = _sn(layers.Conv2D(channels, 1))(layers.AveragePooling2D(2)(x))
+    elif downsample or x.shape[-1] != channels:
+        shortcut = _sn(layers.Conv2D(channels, 1))(x)
+        if downsample:
+            shortcut = layers.AveragePooling2D(2)(shortcut)
+    return layers.Add()([h, shortcut])
+
+
+def build_discriminator(spec: ModelSpec, name: str = "discriminator") -> keras.Model:
+    size = spec.resolution
+    image = keras.Input(shape=(size, size, 3), name="image")
+    label = label_input()
+    width = spec.d_channels
+    x = _discriminator_block(image, width, downsample=True, first=True)
+    for _ in range(spec.upsamplings - 2):
+        x = _discriminator_block(x, width, downsample=True)
+    x = _discriminator_block(x, width, downsample=False)
+    x = _discriminator_block(x, width, downsample=False)
+    features = GlobalSumPooling2D()(layers.ReLU()(x))
+    logit = ProjectionLogit(spec.num_classes, dtype="float32", name="logit")([features, label])
+    return keras.Model([image, label], logit, name=name)

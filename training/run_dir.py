@@ -1,0 +1,78 @@
+"""The files of a run directory, in one place so that every stage agrees on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """RUN/config.toml, checkpoints/, metrics.jsonl, loss_curve.png, samples/epoch_NNNN.png."""
+
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def loss_curve(self) -> Path:
+        return self.root / "loss_curve.png"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def fixed_noise(self) -> Path:
+        return self.root / "fixed_noise.npy"
+
+    def sample_grid(self, epoch: int) -> Path:
+        return self.samples / f"epoch_{epoch:04d}.png"
+
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoints / "checkpoint").is_file()
+
+    def create(self) -> None:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.samples.mkdir(parents=True, exist_ok=True)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All complete records; a line cut by a kill mid-write is ignored."""
+        if not self.metrics.is_file():
+            return []
+        records = []
+        for line in self.metrics.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop records past the checkpoint a resume starts from: no step appears twice."""
+        kept = [r for r in self.read_metrics() if r.get("step", 0) <= last_step]
+        self.metrics.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def load_or_make_fixed_noise(self, count: int, latent_dim: int, seed: int) -> np.ndarray:
+        """The same noise for every sample grid of the run, resumes included."""
+        if self.fixed_noise.is_file():
+            noise = np.load(self.fixed_noise)
+            if noise.shape == (count, latent_dim):
+                return noise
+        noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+        np.save(self.fixed_noise, noise)
+        return noise
