@@ -18,6 +18,7 @@ help:
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
+	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
 	@echo "make bench      benchmarks (training speed, loop overhead)"
 
 $(BIN)/python:
@@ -49,7 +50,10 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-train
 	$(BIN)/python benchmarks/train_bench.py
 
-export evaluate judge dashboard:
+export: $(VENV)/.installed-export
+	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)
+
+evaluate judge dashboard:
 	@echo "make $@: this stage is not built yet (see the open issues)" >&2; exit 1
 
 scrape dataset:

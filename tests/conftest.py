@@ -18,3 +18,36 @@ def cifar10_dir() -> Path:
     if not (SHARED_CIFAR10 / "train").is_dir():
         pytest.skip("../shared/datasets/cifar10 is not on this machine")
     return SHARED_CIFAR10
+
+
+def _train_tiny_run(run_dir: Path, arch: str, steps: int = 4) -> Path:
+    pytest.importorskip("tensorflow")
+    from training.config import make_config
+    from training.loop import train
+    from training.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    config = make_config("smoke", dict(
+        arch=arch, steps=steps, batch_size=8, g_channels=8, d_channels=8, latent_dim=8,
+        embed_dim=4, synthetic_classes=3, synthetic_per_class=8, log_every=2,
+        checkpoint_every=steps, samples_per_class=2,
+    ))
+    train(config, run_dir, resume=False, progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """A few training steps of each architecture: enough to export and infer with."""
+    root = tmp_path_factory.mktemp("runs")
+    return {arch: _train_tiny_run(root / arch, arch) for arch in ("sngan", "dcgan")}
+
+
+@pytest.fixture(scope="session")
+def exported_model(tiny_runs, tmp_path_factory) -> Path:
+    """The sngan tiny run exported to ONNX (with card), as inference tests need it."""
+    from export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("models") / "tiny.onnx"
+    export_run(tiny_runs["sngan"], out)
+    return out

@@ -109,6 +109,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     def sample(path: Path) -> None:
         save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
 
+    def checkpoint_now() -> str:
+        path = trainer.save()
+        run.write_progress({"step": int(trainer.step.numpy()), "epoch": round(epoch_of(), 4),
+                            "examples_seen": trainer.examples_seen(global_batch),
+                            "dataset_size": len(data), "checkpoint": Path(path).name,
+                            "time": time.time()})
+        return path
+
     with GracefulStop() as stop:
         while int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested:
             trainer.pretrain_step_fn(iterator)
@@ -140,12 +148,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
                     sample(run.sample_grid(epoch))
                     last_epoch = epoch
                 if step % config.checkpoint_every == 0:
-                    checkpoint, saved_step = trainer.save(), step
+                    checkpoint, saved_step = checkpoint_now(), step
                     save_loss_curve(run.read_metrics(), run.loss_curve)
         finally:
             bar.close()
             if saved_step != int(trainer.step.numpy()):
-                checkpoint = trainer.save()
+                checkpoint = checkpoint_now()
             save_loss_curve(run.read_metrics(), run.loss_curve)
             sample(run.samples / "latest.png")
     return SessionResult(step=int(trainer.step.numpy()), epoch=epoch_of(),

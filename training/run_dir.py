@@ -36,6 +36,24 @@ class RunDir:
     def fixed_noise(self) -> Path:
         return self.root / "fixed_noise.npy"
 
+    @property
+    def progress(self) -> Path:
+        return self.root / "progress.json"
+
+    def write_progress(self, record: dict[str, Any]) -> None:
+        """Where the last checkpoint stands (step, epoch, examples): read by the exporter."""
+        tmp = self.progress.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(self.progress)
+
+    def read_progress(self) -> dict[str, Any]:
+        if not self.progress.is_file():
+            return {}
+        try:
+            return json.loads(self.progress.read_text())
+        except json.JSONDecodeError:
+            return {}
+
     def sample_grid(self, epoch: int) -> Path:
         return self.samples / f"epoch_{epoch:04d}.png"
 

@@ -1,0 +1,1 @@
+"""Export stage: the trained generator as a self-describing ONNX file (tf2onnx)."""

@@ -1,0 +1,71 @@
+"""The model card: a Markdown page beside the .onnx, with a sample grid rendered by
+onnxruntime from the exported file itself (not from Keras)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inference.generator import ImageGenerator
+
+CARD_SEEDS = tuple(range(8))
+
+
+def _metrics_section(metrics: dict | None) -> str:
+    if not metrics:
+        return "Not evaluated yet.\n"
+    rows = [f"| {k} | {v} |" for k, v in metrics.items() if k != "protocol"]
+    protocol = metrics.get("protocol")
+    text = "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n"
+    if protocol:
+        text += f"\nProtocol:\n\n```json\n{json.dumps(protocol, indent=2)}\n```\n"
+    return text
+
+
+def write_card(onnx_path: Path) -> tuple[Path, Path]:
+    """NAME.md and NAME.png beside NAME.onnx; returns their paths."""
+    generator = ImageGenerator(onnx_path, provider="cpu")
+    info = generator.info
+    grid_path = onnx_path.with_suffix(".png")
+    grid_path_tmp = grid_path.with_suffix(".tmp.png")
+    generator.class_grid(CARD_SEEDS, scale=max(1, 64 // info.image_size)).save(grid_path_tmp)
+    grid_path_tmp.replace(grid_path)
+    size_mb = onnx_path.stat().st_size / 1e6
+    card = f"""# {onnx_path.stem}
+
+Conditional generator exported by cgan-label2image {info.project_version}: give it a class
+and a seed, get a {info.image_size}x{info.image_size} RGB image.
+
+![samples: one row per class, seeds {CARD_SEEDS[0]}-{CARD_SEEDS[-1]}]({grid_path.name})
+
+*Rendered with onnxruntime from `{onnx_path.name}`, seeds {CARD_SEEDS[0]}-{CARD_SEEDS[-1]},
+no truncation, one row per class.*
+
+## Model
+
+| | |
+|---|---|
+| file | `{onnx_path.name}` ({size_mb:.1f} MB, {info.precision}, opset {info.opset}) |
+| architecture | {info.arch} |
+| weights | {info.weights}{f' (EMA decay {info.ema_decay})' if info.weights == 'ema' else ''} |
+| dataset | {info.dataset} |
+| classes | {len(info.labels)}: {', '.join(info.labels)} |
+| latent_dim | {info.latent_dim} |
+| training | {info.training_steps} generator steps, {info.epochs:.2f} epochs |
+| source run | `{info.source_run}` |
+| exported | {info.export_time} |
+| parity with Keras | max abs difference {info.parity_max_abs_diff:.2e} at batch sizes 1, 7, 64 |
+
+## Contract
+
+Inputs `noise` float32 [batch, {info.latent_dim}] (standard normal, made by the caller) and
+`label` int64 [batch] (index into the labels above); output `image` float32
+[batch, {info.image_size}, {info.image_size}, 3] in [-1, 1]. Batch size is dynamic. All the
+fields above are in the file's metadata (`cgan-infer --info --model {onnx_path.name}`).
+
+## Metrics
+
+{_metrics_section(info.metrics)}"""
+    card_path = onnx_path.with_suffix(".md")
+    card_path.write_text(card)
+    return card_path, grid_path

@@ -1,0 +1,43 @@
+"""Rebuild a run's generator and load its weights from the newest (or a named) checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from training.config import TrainConfig, load_config
+from training.errors import UserError
+from training.models import build_generator
+from training.run_dir import RunDir
+
+
+def find_checkpoint(run: RunDir, name: str | None = None) -> str:
+    if name:
+        path = run.checkpoints / name
+        if not Path(f"{path}.index").is_file():
+            raise UserError(f"checkpoint {name} not found in {run.checkpoints}")
+        return str(path)
+    latest = tf.train.latest_checkpoint(str(run.checkpoints))
+    if latest is None:
+        raise UserError(f"{run.root} has no checkpoint to export (train it first)")
+    return latest
+
+
+def restore_generator(run_dir: Path, ema: bool = True, checkpoint: str | None = None
+                      ) -> tuple[keras.Model, TrainConfig, str]:
+    """The EMA generator by default (the one that makes the best images), or the raw one."""
+    run = RunDir(run_dir)
+    config = load_config(run.root)
+    path = find_checkpoint(run, checkpoint)
+    generator = build_generator(config.model_spec(), name="generator")
+    slot = {"ema_generator" if ema else "generator": generator}
+    try:
+        status = tf.train.Checkpoint(**slot).restore(path)
+        status.expect_partial().assert_existing_objects_matched()
+    except Exception as exc:  # TF raises OpError, IndexError, ValueError... for bad files
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} is unreadable or does not match the run's "
+                        f"config: {reason}") from None
+    return generator, config, path

@@ -1,0 +1,188 @@
+"""`cgan-infer`: images of a class from an exported generator, on onnxruntime (no TensorFlow)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from inference.cliutil import OneLineArgumentParser
+from inference.errors import InferenceError
+
+MAX_IMAGES = 10_000
+FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+
+EXAMPLES = """\
+examples:
+  cgan-infer --label dog -o dog.png                  # one image, seed 0
+  cgan-infer --label dog --seeds 0-15 --grid -o dogs.png --scale 4
+  cgan-infer --label cat,dog --n 8 --outdir out/     # 16 files: out/cat-seed0000.png ...
+  cgan-infer --label 3 --seeds 7,42 --truncation 0.7 --format webp --outdir out/
+  cgan-infer --list-labels
+  cgan-infer --info --json --model models/cifar10.onnx
+"""
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(prog="cgan-infer", description=__doc__, epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--label", action="append", default=[],
+                        help="class name (any case) or index; repeat or comma-separate")
+    parser.add_argument("--list-labels", action="store_true", help="print the labels and exit")
+    parser.add_argument("--info", action="store_true", help="print the model's metadata")
+    parser.add_argument("--n", type=int, help="images per label (seeds SEED..SEED+n-1)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--seeds", help="explicit seeds, e.g. 0-15,42 (overrides --seed/--n)")
+    parser.add_argument("--truncation", type=float,
+                        help="redraw noise values beyond +-T (e.g. 0.7): less variety, more typical")
+    parser.add_argument("--grid", action="store_true",
+                        help="one image: a row per label, a column per seed")
+    parser.add_argument("-o", "--out", type=Path, help="output file (one image or --grid)")
+    parser.add_argument("--outdir", type=Path, default=Path("generated"),
+                        help="folder for one file per image (default generated/)")
+    parser.add_argument("--format", choices=sorted(FORMATS), help="png (default), jpg, webp")
+    parser.add_argument("--scale", type=int, default=1, help="nearest-neighbour enlargement")
+    parser.add_argument("--model", type=Path, help="an exported .onnx (default: shipped model)")
+    parser.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _labels(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
+    from inference.seeds import parse_seeds
+
+    limit = MAX_IMAGES // max(1, label_count)
+    if args.seeds is not None:
+        if args.n is not None:
+            raise InferenceError("give either --seeds or --n, not both")
+        return parse_seeds(args.seeds, limit)
+    count = 1 if args.n is None else args.n
+    if count < 1:
+        raise InferenceError(f"--n must be at least 1, not {count}")
+    if count > limit:
+        raise InferenceError(f"--n {count} is too many: at most {MAX_IMAGES} images per call "
+                             f"({limit} per label here)")
+    if args.seed < 0:
+        raise InferenceError(f"--seed must be zero or more, not {args.seed}")
+    return list(range(args.seed, args.seed + count))
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.out is not None:
+        suffix = args.out.suffix.lower().lstrip(".")
+        if suffix not in FORMATS:
+            raise InferenceError(f"--out {args.out}: use a .png, .jpg or .webp file name")
+        if args.format and FORMATS[args.format] != FORMATS[suffix]:
+            raise InferenceError(f"--format {args.format} contradicts --out {args.out}")
+        return suffix
+    return args.format or "png"
+
+
+def _save(image, path: Path, fmt: str) -> None:
+    from PIL import Image
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path, FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
+    except OSError as exc:
+        raise InferenceError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _print_info(generator, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    info = asdict(generator.info)
+    info["provider"] = generator.provider
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if key == "extra":
+            continue
+        print(f"{key:20} {value if not isinstance(value, list) else ', '.join(value)}")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from inference.default_model import default_model_path
+    from inference.generator import ImageGenerator
+    from inference.grid import make_grid
+
+    started = time.perf_counter()
+    labels = _labels(args.label)
+    wants_images = bool(labels)
+    if not (wants_images or args.list_labels or args.info):
+        raise InferenceError("nothing to do: give --label NAME (or --list-labels, --info)")
+    if args.scale < 1 or args.scale > 32:
+        raise InferenceError(f"--scale must be between 1 and 32, not {args.scale}")
+    fmt = _format(args)
+    seeds = _seeds(args, len(labels)) if wants_images else []
+    model_path = args.model or default_model_path()
+    generator = ImageGenerator(model_path, provider=args.provider)
+    loaded = time.perf_counter()
+    if args.list_labels:
+        for index, name in enumerate(generator.labels):
+            print(f"{index}\t{name}")
+    if args.info:
+        _print_info(generator, args.json)
+    if not wants_images:
+        return {}
+    indices = [generator.label_index(label) for label in labels]
+    pairs = [(index, seed) for index in indices for seed in seeds]
+    if args.out is not None and len(pairs) > 1 and not args.grid:
+        raise InferenceError(f"--out names one file but {len(pairs)} images were asked for; "
+                             "add --grid or use --outdir")
+    images = generator.generate([i for i, _ in pairs], [s for _, s in pairs], args.truncation)
+    generated = time.perf_counter()
+    names = generator.labels
+    files = []
+    if args.grid or len(pairs) == 1 and args.out is not None:
+        picture = make_grid(images, rows=len(indices), scale=args.scale,
+                            row_labels=[names[i] for i in indices]) if args.grid else None
+        target = args.out or args.outdir / f"grid.{fmt}"
+        if picture is None:
+            image = images[0].repeat(args.scale, 0).repeat(args.scale, 1)
+            _save(image, target, fmt)
+        else:
+            import numpy as np
+
+            _save(np.asarray(picture), target, fmt)
+        files = [{"path": str(target), "labels": [names[i] for i in indices], "seeds": seeds}]
+    else:
+        for (index, seed), image in zip(pairs, images, strict=True):
+            target = args.outdir / f"{names[index]}-seed{seed:04d}.{fmt}"
+            _save(image.repeat(args.scale, 0).repeat(args.scale, 1), target, fmt)
+            files.append({"path": str(target), "label": names[index], "seed": seed})
+    saved = time.perf_counter()
+    return {"model": str(model_path), "provider": generator.provider, "files": files,
+            "images": len(pairs), "truncation": args.truncation,
+            "timings_s": {"load": round(loaded - started, 4),
+                          "generate": round(generated - loaded, 4),
+                          "save": round(saved - generated, 4)}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args)
+    except InferenceError as exc:
+        print(f"cgan-infer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cgan-infer: interrupted", file=sys.stderr)
+        return 130
+    if report and args.json:
+        print(json.dumps(report, indent=2))
+    elif report:
+        for entry in report["files"]:
+            print(entry["path"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

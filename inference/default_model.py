@@ -1,0 +1,24 @@
+"""Where the shipped model lives: inside the package, so `pip install .` users get it too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from inference.errors import InferenceError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL_NAME = "cifar10.onnx"
+ENV_VAR = "CGAN_MODEL"
+
+
+def default_model_path() -> Path:
+    """$CGAN_MODEL if set, else the shipped model; a clear error when there is none."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        return Path(override)
+    shipped = MODELS_DIR / DEFAULT_MODEL_NAME
+    if not shipped.is_file():
+        raise InferenceError("no default model is shipped in this install yet; pass "
+                             "--model PATH.onnx (make one with `make train` and `make export`)")
+    return shipped

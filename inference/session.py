@@ -1,0 +1,54 @@
+"""Opening an onnxruntime session on the provider the user asked for, quietly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from inference.errors import InferenceError
+
+PROVIDERS = ("auto", "cpu", "cuda")
+_CPU, _CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+ort.set_default_logger_severity(3)  # no warnings about absent GPUs on CPU machines
+
+
+def _options() -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return options
+
+
+def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(model, sess_options=_options(), providers=providers)
+    except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InferenceError(f"cannot load the model: {first[:200]}") from None
+
+
+def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.InferenceSession:
+    """`auto` takes CUDA only when a session really runs on it; `cuda` insists on it.
+
+    `get_available_providers()` lists CUDA in onnxruntime-gpu builds even on machines
+    without a GPU, so the decision is made from the providers the session really got.
+    """
+    if provider not in PROVIDERS:
+        raise InferenceError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+    if isinstance(model, Path):
+        model = str(model)
+    if isinstance(model, str) and not Path(model).is_file():
+        raise InferenceError(f"model file {model} does not exist")
+    cuda_listed = _CUDA in ort.get_available_providers()
+    if provider == "cpu" or (provider == "auto" and not cuda_listed):
+        return _open(model, [_CPU])
+    if provider == "cuda" and not cuda_listed:
+        raise InferenceError("--provider cuda needs the onnxruntime-gpu package "
+                             "(see README: GPU inference)")
+    session = _open(model, [_CUDA, _CPU])
+    if session.get_providers()[0] == _CUDA:
+        return session
+    if provider == "cuda":
+        raise InferenceError("--provider cuda: onnxruntime-gpu found no usable CUDA device")
+    return _open(model, [_CPU])
