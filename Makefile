@@ -14,12 +14,12 @@ ARGS   ?=
 .PHONY: help train demo test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
-	@echo "make demo       train the smoke preset (about a minute) and show its sample grid"
+	@echo "make demo       train the smoke preset (a minute or two), export it, generate generated/demo.png"
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
 	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
-	@echo "make bench      benchmarks (training speed, loop overhead)"
+	@echo "make bench      benchmarks (training speed and loop overhead, inference speed and cold start)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,11 @@ train: $(VENV)/.installed-train
 	  set -x; $(BIN)/cgan-train --run-dir runs/$(RUN) --preset $(PRESET) $(if $(DATA),--data $(DATA)) $(ARGS); \
 	fi
 
-demo: $(VENV)/.installed-train
+demo: $(VENV)/.installed-export
 	rm -rf runs/demo
 	$(BIN)/cgan-train --preset smoke --run-dir runs/demo
-	@echo "sample grid: runs/demo/samples/latest.png   loss curve: runs/demo/loss_curve.png"
+	$(BIN)/cgan-export runs/demo -o models/demo.onnx
+	$(BIN)/cgan-infer --model models/demo.onnx --label all --seeds 0-7 --grid --scale 2 -o generated/demo.png
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q
@@ -47,8 +48,9 @@ test: $(VENV)/.installed-all
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-train
+bench: $(VENV)/.installed-export
 	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/infer_bench.py
 
 export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)

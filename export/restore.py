@@ -25,10 +25,10 @@ def find_checkpoint(run: RunDir, name: str | None = None) -> str:
     return latest
 
 
-def restore_generator(run_dir: Path, ema: bool = True, checkpoint: str | None = None
+def restore_generator(run_dir: str | Path, ema: bool = True, checkpoint: str | None = None
                       ) -> tuple[keras.Model, TrainConfig, str]:
     """The EMA generator by default (the one that makes the best images), or the raw one."""
-    run = RunDir(run_dir)
+    run = RunDir(Path(run_dir))
     config = load_config(run.root)
     path = find_checkpoint(run, checkpoint)
     generator = build_generator(config.model_spec(), name="generator")

@@ -18,6 +18,7 @@ EXAMPLES = """\
 examples:
   cgan-infer --label dog -o dog.png                  # one image, seed 0
   cgan-infer --label dog --seeds 0-15 --grid -o dogs.png --scale 4
+  cgan-infer --label all --seeds 0-7 --grid -o classes.png   # a row per class
   cgan-infer --label cat,dog --n 8 --outdir out/     # 16 files: out/cat-seed0000.png ...
   cgan-infer --label 3 --seeds 7,42 --truncation 0.7 --format webp --outdir out/
   cgan-infer --list-labels
@@ -29,14 +30,15 @@ def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog="cgan-infer", description=__doc__, epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--label", action="append", default=[],
-                        help="class name (any case) or index; repeat or comma-separate")
+                        help="class name (any case) or index; repeat or comma-separate; "
+                        "'all' for every class")
     parser.add_argument("--list-labels", action="store_true", help="print the labels and exit")
     parser.add_argument("--info", action="store_true", help="print the model's metadata")
     parser.add_argument("--n", type=int, help="images per label (seeds SEED..SEED+n-1)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--seeds", help="explicit seeds, e.g. 0-15,42 (overrides --seed/--n)")
     parser.add_argument("--truncation", type=float,
-                        help="redraw noise values beyond +-T (e.g. 0.7): less variety, more typical")
+                        help="redraw noise beyond +-T (e.g. 0.7): less variety, more typical")
     parser.add_argument("--grid", action="store_true",
                         help="one image: a row per label, a column per seed")
     parser.add_argument("-o", "--out", type=Path, help="output file (one image or --grid)")
@@ -132,6 +134,8 @@ def run(args: argparse.Namespace) -> dict:
         _print_info(generator, args.json)
     if not wants_images:
         return {}
+    if [label.lower() for label in labels] == ["all"] and "all" not in generator.labels:
+        labels = generator.labels
     indices = [generator.label_index(label) for label in labels]
     pairs = [(index, seed) for index in indices for seed in seeds]
     if args.out is not None and len(pairs) > 1 and not args.grid:

@@ -52,7 +52,7 @@ def test_export_parity_metadata_and_card(tiny_runs, tmp_path, arch):
     assert info.parity_max_abs_diff == max(result.parity.values())
 
     card = out.with_suffix(".md").read_text()
-    assert f"![samples" in card and out.with_suffix(".png").name in card
+    assert "![samples" in card and out.with_suffix(".png").name in card
     for label in config.labels:
         assert label in card
     grid = Image.open(out.with_suffix(".png"))

@@ -51,6 +51,24 @@ class ConditionalBatchNorm(layers.Layer):
                 "momentum": self.momentum, "epsilon": self.epsilon}
 
 
+class NearestUpsample2x(layers.Layer):
+    """2x nearest-neighbour upsampling as concat + reshape.
+
+    Same result as UpSampling2D, but it exports to two Concat and two Reshape nodes
+    instead of the Tile/Slice chain that UpSampling2D's repeat becomes in ONNX, which keeps
+    onnxruntime inference fast.
+    """
+
+    def call(self, x):
+        height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+        x = ops.reshape(ops.concatenate([x, x], axis=-1), (-1, height, 2 * width, channels))
+        return ops.reshape(ops.concatenate([x, x], axis=2), (-1, 2 * height, 2 * width, channels))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, 2 * height, 2 * width, channels)
+
+
 class GlobalSumPooling2D(layers.Layer):
     """Sum over height and width: the pooling of the SNGAN projection discriminator."""
 

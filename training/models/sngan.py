@@ -13,6 +13,7 @@ from keras import layers
 from training.models.layers import (
     ConditionalBatchNorm,
     GlobalSumPooling2D,
+    NearestUpsample2x,
     ProjectionLogit,
     label_input,
 )
@@ -26,11 +27,11 @@ def _sn(layer: layers.Layer) -> layers.Layer:
 def _generator_block(x, label, channels: int, num_classes: int):
     """CBN-ReLU-Up-Conv-CBN-ReLU-Conv, plus an upsampled 1x1 shortcut."""
     h = layers.ReLU()(ConditionalBatchNorm(num_classes)([x, label]))
-    h = layers.UpSampling2D()(h)
+    h = NearestUpsample2x()(h)
     h = layers.Conv2D(channels, 3, padding="same")(h)
     h = layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
     h = layers.Conv2D(channels, 3, padding="same")(h)
-    shortcut = layers.Conv2D(channels, 1)(layers.UpSampling2D()(x))
+    shortcut = layers.Conv2D(channels, 1)(NearestUpsample2x()(x))
     return layers.Add()([h, shortcut])
 
 
