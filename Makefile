@@ -10,12 +10,20 @@ SHARED_CIFAR10 := ../shared/datasets/cifar10/train
 # make train uses the shared CIFAR-10 copy when it is there (no download needed).
 DATA   ?= $(if $(filter cifar10,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
 ARGS   ?=
+# make scrape / make dataset
+LABELS ?= cat dog horse
+LIMIT  ?= 500
+OUT    ?= data/mine
+SIZE   ?= 64
+MIN_PER_CLASS ?= 50
 
 .PHONY: help train demo test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
 	@echo "make demo       train the smoke preset (a minute or two), export it, generate generated/demo.png"
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
+	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
+	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..."
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
 	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
@@ -48,9 +56,10 @@ test: $(VENV)/.installed-all
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-export
+bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/infer_bench.py
+	$(BIN)/python benchmarks/scrape_bench.py
 
 export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)
@@ -58,8 +67,11 @@ export: $(VENV)/.installed-export
 evaluate judge dashboard:
 	@echo "make $@: this stage is not built yet (see the open issues)" >&2; exit 1
 
-scrape dataset:
-	@echo "make $@: the gather stage is not built yet (see the open issues)" >&2; exit 1
+scrape: $(VENV)/.installed-scrape
+	$(BIN)/cgan-scrape --labels $(LABELS) --limit $(LIMIT) --out $(OUT) $(ARGS)
+
+dataset: $(VENV)/.installed-scrape
+	$(BIN)/cgan-scrape build --src $(OUT) --out $(OUT)-$(SIZE) --size $(SIZE) --min-per-class $(MIN_PER_CLASS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,104 @@
+# Scrapy settings for the gather stage (laid out like `scrapy startproject`).
+#
+# The cgan-scrape command loads this module and overrides a few values from
+# its options; any setting can also be changed with `-s NAME=VALUE`.
+#     https://docs.scrapy.org/en/latest/topics/settings.html
+
+import os
+
+from scraping import __version__
+
+BOT_NAME = "cgan_scraper"
+
+SPIDER_MODULES = ["scraping.spiders"]
+NEWSPIDER_MODULE = "scraping.spiders"
+
+ADDONS = {}
+
+# --- What to gather (the CLI sets these) -----------------------------------
+CGAN_LABELS = []  # "name" or "name=search words"
+CGAN_LIMIT = 100  # kept images per label, across all sources
+CGAN_RESUME = True  # keep scheduler queue and page cursors in OUT/.jobs/<source>
+CGAN_RETRY_FAILED = False  # on resume, retry URLs that failed with timeouts/5xx/429
+IMAGES_STORE = "data/scraped"  # OUT: <label>/<sha1>.jpg plus manifest.jsonl
+
+# --- Sources: API base URLs (tests point these at a local server) ------------
+OPENVERSE_API_URL = "https://api.openverse.org/v1/images/"
+OPENVERSE_PAGE_SIZE = 20  # anonymous clients may ask for at most 20
+OPENVERSE_LICENSE_TYPE = ""  # e.g. "commercial,modification"; empty = any
+WIKIMEDIA_API_URL = "https://commons.wikimedia.org/w/api.php"
+WIKIMEDIA_PAGE_SIZE = 50
+WIKIMEDIA_THUMB_WIDTH = 1024  # download a scaled copy, not a 40 MP original; 0 = original
+REDDIT_SEARCH_URL = "https://www.reddit.com/search.json"
+REDDIT_PAGE_SIZE = 100
+REDDIT_ALLOW_NSFW = False
+PIXABAY_API_URL = "https://pixabay.com/api/"
+PIXABAY_API_KEY = os.environ.get("PIXABAY_API_KEY", "")
+PIXABAY_PAGE_SIZE = 100
+PIXABAY_IMAGE_FIELD = "webformatURL"  # 640 px; "largeImageURL" for 1280 px
+SOURCE_MAX_PAGES = 50  # per label and source, a guard against endless paging
+
+# --- Image filters -------------------------------------------------------------
+IMAGES_MIN_WIDTH = 128
+IMAGES_MIN_HEIGHT = 128
+IMAGE_MAX_BYTES = 15 * 1024 * 1024
+IMAGE_MAX_PIXELS = 40_000_000  # checked from the header, before decoding
+IMAGE_MAX_ASPECT = 3.0
+PHASH_MAX_DISTANCE = 6  # bits out of 64; -1 turns near-duplicate checks off
+MEDIA_ALLOW_REDIRECTS = True
+
+# --- Politeness ----------------------------------------------------------------
+# Crawl responsibly by identifying yourself; set CGAN_SCRAPE_CONTACT to a URL or
+# e-mail address so site operators can reach you (Wikimedia asks for one).
+_CONTACT = os.environ.get("CGAN_SCRAPE_CONTACT", "").strip()
+USER_AGENT = (
+    f"cgan-label2image-scraper/{__version__} "
+    f"(dataset gathering for a label-to-image GAN{'; ' + _CONTACT if _CONTACT else ''})"
+)
+ROBOTSTXT_OBEY = True  # for every image download and for reddit's listing pages
+# The Openverse, Commons and Pixabay search APIs are used under their API terms
+# (Commons' robots.txt disallows /w/, home of api.php); False obeys robots there too.
+API_IGNORES_ROBOTSTXT = True
+
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.25
+# The search APIs get one request at a time, with their documented pace.
+DOWNLOAD_SLOTS = {
+    "api.openverse.org": {"concurrency": 1, "delay": 1.0},
+    "commons.wikimedia.org": {"concurrency": 1, "delay": 0.5},
+    "www.reddit.com": {"concurrency": 1, "delay": 6.0},
+    "pixabay.com": {"concurrency": 1, "delay": 0.7},
+}
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_BACKOFF_BASE = 1.0  # seconds; doubles per attempt, with jitter
+RETRY_BACKOFF_MAX = 60.0
+RETRY_AFTER_MAX = 300.0  # give up rather than wait longer than this on Retry-After
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # a dead image link is routine, not an error
+
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no control server listening during a crawl
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "scraping.robots.ConcurrentSafeRobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scraping.middlewares.BackoffRetryMiddleware": 550,
+}
+
+ITEM_PIPELINES = {
+    "scraping.pipelines.gate.QuotaGatePipeline": 100,
+    "scraping.pipelines.images.LabelledImagesPipeline": 200,
+    "scraping.pipelines.record.ManifestPipeline": 300,
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

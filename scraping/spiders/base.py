@@ -1,0 +1,277 @@
+"""What every source spider shares: labels, paging, limits and resuming.
+
+A source spider only says how to build a search URL for a label and a cursor,
+and how to read one page of the API's JSON into candidates and the next
+cursor (see :class:`Page`). Paging stops for a label as soon as the label is
+full, and the cursor of every label is kept in ``spider.state`` so a resumed
+crawl (Scrapy's JOBDIR) picks up at the page it had reached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from scraping.items import LabelledImage
+from scraping.labels import LabelSpec, parse_labels
+from scraping.spiders.paging import Cursor, PageLedger
+from scraping.state import CrawlState
+
+
+@dataclass
+class Candidate:
+    """One image URL a source returned, with the credits it gave."""
+
+    url: str
+    licence: str | None = None
+    licence_url: str | None = None
+    author: str | None = None
+    source_page: str | None = None
+    title: str | None = None
+
+
+@dataclass
+class Page:
+    """One parsed API page: candidates and where the next page is (None: no more)."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    next_cursor: Cursor | None = None
+
+
+_ERROR_CODES = list(range(400, 600))  # redirects are still followed
+
+
+class LabelSearchSpider(scrapy.Spider):
+    """Base class: search every label on one source, page by page."""
+
+    name: str = ""
+    #: Setting that holds the API base URL.
+    url_setting: ClassVar[str] = ""
+    #: Official APIs are governed by their API terms, not robots.txt (Commons'
+    #: robots.txt disallows /w/, where its API lives); scraped listings are not.
+    is_official_api: ClassVar[bool] = True
+
+    def __init__(self, *args: Any, labels: str | list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._label_arg = labels
+        self._parked: dict[str, scrapy.Request] = {}
+        self._ledger = PageLedger()
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """Give each source its own JOBDIR under ``OUT/.jobs`` when resuming is on."""
+        super().update_settings(settings)
+        if settings.getbool("CGAN_RESUME", True) and not settings.get("JOBDIR"):
+            out_dir = Path(settings.get("IMAGES_STORE") or "data/scraped")
+            settings.set("JOBDIR", str(out_dir / ".jobs" / cls.name), priority="spider")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LabelSearchSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._setup(crawler)
+        return spider
+
+    def _setup(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        raw = self._label_arg if self._label_arg is not None else settings.getlist("CGAN_LABELS")
+        self.unavailable: str | None = None
+        try:
+            self.labels: list[LabelSpec] = parse_labels([raw] if isinstance(raw, str) else raw)
+        except ValueError as exc:  # e.g. `scrapy crawl openverse` without labels
+            self.labels = []
+            self.unavailable = f"{exc}; pass -a labels=cat,dog or -s CGAN_LABELS=cat,dog"
+        self.limit = settings.getint("CGAN_LIMIT", 100)
+        self.max_pages = settings.getint("SOURCE_MAX_PAGES", 50)
+        self.api_url = settings.get(self.url_setting)
+        self.shared = CrawlState.for_crawler(crawler)
+        for spec in self.labels:
+            self.shared.quota.set_limit(spec.name, self.limit)
+        crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self._item_recorded, signal=signals.item_scraped)
+        crawler.signals.connect(self._item_lost, signal=signals.item_dropped)
+        crawler.signals.connect(self._item_lost, signal=signals.item_error)
+        self.unavailable = self.unavailable or self.why_unavailable(settings)
+
+    # --- what a source implements ------------------------------------------------
+
+    @classmethod
+    def why_unavailable(cls, settings: BaseSettings) -> str | None:
+        """A reason the source can't run at all (e.g. a missing API key), or None."""
+        return None
+
+    def first_cursor(self) -> Cursor:
+        """Cursor of the first page."""
+        return {"page": 1}
+
+    def search_url(self, spec: LabelSpec, cursor: Cursor) -> str:
+        """URL of one results page."""
+        raise NotImplementedError
+
+    def parse_results(self, data: Any, cursor: Cursor) -> Page:
+        """Candidates and next cursor from one page of decoded JSON."""
+        raise NotImplementedError
+
+    # --- paging ------------------------------------------------------------------
+
+    @property
+    def cursors(self) -> dict[str, Cursor | None]:
+        """Per-label resume point (see :mod:`.paging`); in ``self.state`` so JOBDIR keeps it."""
+        if not hasattr(self, "state"):
+            self.state: dict[str, Any] = {}
+        return self.state.setdefault("cursors", {})
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.unavailable:
+            self.logger.error("%s skipped: %s", self.name, self.unavailable)
+            return
+        for spec in self.labels:
+            if self.shared.quota.is_full(spec.name):
+                self.logger.info("%s: already has %d images, nothing to do", spec.name, self.limit)
+                continue
+            cursor = self.cursors.get(spec.name, self.first_cursor())
+            if cursor is None:
+                self.logger.info("%s: %s had no more results last time", spec.name, self.name)
+                continue
+            yield self._page_request(spec, cursor, pages_seen=cursor.get("_pages", 0))
+
+    def _page_request(self, spec: LabelSpec, cursor: Cursor, pages_seen: int) -> scrapy.Request:
+        public = {key: value for key, value in cursor.items() if not key.startswith("_")}
+        return scrapy.Request(
+            self.search_url(spec, public),
+            callback=self.parse_page,
+            errback=self.page_failed,
+            cb_kwargs={"label": spec.name, "cursor": public, "pages_seen": pages_seen},
+            headers={"Accept": "application/json"},
+            # Every status reaches parse_page, which reports it without the
+            # URL (Pixabay's carries the API key).
+            meta={
+                "handle_httpstatus_list": _ERROR_CODES,
+                "give_up_log_level": "DEBUG",
+                "dont_obey_robotstxt": self.is_official_api
+                and self.settings.getbool("API_IGNORES_ROBOTSTXT", True),
+            },
+            # Page URLs are re-fetched on resume by design (cheap, and the
+            # items they yield are skipped via the manifest).
+            dont_filter=True,
+        )
+
+    def parse_page(
+        self, response: Response, label: str, cursor: Cursor, pages_seen: int
+    ) -> Iterator[Any]:
+        spec = self._spec(label)
+        if response.status != 200:
+            detail = response.text[:120].strip() if hasattr(response, "text") else ""
+            self._give_up(label, f"HTTP {response.status}{': ' + detail if detail else ''}")
+            return
+        try:
+            data = json.loads(response.text)
+            page = self.parse_results(data, cursor)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._give_up(label, f"unexpected answer: {type(exc).__name__}: {exc}")
+            return
+        track = self._ledger.open_page(label, {**cursor, "_pages": pages_seen})
+        pages_seen += 1
+        self.crawler.stats.inc_value(f"cgan/{self.name}/pages")
+        for candidate in page.candidates:
+            if self.shared.quota.is_full(label):
+                track.incomplete = True  # the rest may be wanted by a higher --limit
+                break
+            if not self.shared.claim_url(candidate.url):
+                self.crawler.stats.inc_value(f"cgan/{self.name}/already_seen")
+                continue
+            item = self._item(spec, candidate)
+            self._ledger.add_item(label, track, id(item))
+            self.shared.pending[label] += 1
+            yield item
+        done = page.next_cursor is None or pages_seen >= self.max_pages
+        if page.next_cursor is not None and done:
+            self.logger.info("%s: stopping %s after %d pages", label, self.name, pages_seen)
+        next_cursor = None if done else {**page.next_cursor, "_pages": pages_seen}
+        self._ledger.close_page(label, next_cursor)
+        self.cursors[label] = self._ledger.resume_cursor(label)
+        if next_cursor is not None and not self.shared.quota.is_full(label):
+            yield from self._next_page(spec, next_cursor)
+
+    def _next_page(self, spec: LabelSpec, cursor: Cursor) -> Iterator[scrapy.Request]:
+        label = spec.name
+        request = self._page_request(spec, cursor, cursor["_pages"])
+        quota = self.shared.quota
+        if quota.kept[label] + self.shared.pending[label] < quota.limits[label]:
+            yield request
+        else:
+            # Enough candidates are in the pipeline; fetch more only if they
+            # turn out not to be enough (see _on_idle).
+            self._parked[label] = request
+
+    def _on_idle(self, spider: scrapy.Spider) -> None:
+        if spider is not self:
+            return
+        revived = False
+        for label, request in list(self._parked.items()):
+            del self._parked[label]
+            if not self.shared.quota.is_full(label):
+                self.crawler.engine.crawl(request)
+                revived = True
+        if revived:
+            raise DontCloseSpider
+
+    def _item_recorded(self, item: Any, **_: Any) -> None:
+        self._item_finished(item, decided=True)
+
+    def _item_lost(self, item: Any, **_: Any) -> None:
+        self._item_finished(item, decided=False)
+
+    def _item_finished(self, item: Any, decided: bool) -> None:
+        label = self._ledger.settle(id(item), decided)
+        if label is None:
+            return
+        if self.shared.pending[label] > 0:
+            self.shared.pending[label] -= 1
+        self.cursors[label] = self._ledger.resume_cursor(label)
+
+    def page_failed(self, failure: Failure) -> None:
+        """Say clearly why a source stopped for a label; the crawl goes on."""
+        request = failure.request  # type: ignore[attr-defined]
+        exc = failure.value
+        if isinstance(exc, HttpError):
+            why = f"HTTP {exc.response.status}"
+        elif isinstance(exc, IgnoreRequest) and "robots" in str(exc).lower():
+            why = "robots.txt forbids it"
+        else:
+            why = f"{type(exc).__name__}: {exc}"
+        self._give_up(request.cb_kwargs.get("label", "?"), why)
+
+    def _give_up(self, label: str, why: str) -> None:
+        # The cursor still points at this page, so a later run retries it.
+        self.logger.error("%s: search for %r failed (%s); skipping", self.name, label, why)
+        self.crawler.stats.inc_value(f"cgan/{self.name}/failed_page")
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _spec(self, label: str) -> LabelSpec:
+        return next(spec for spec in self.labels if spec.name == label)
+
+    def _item(self, spec: LabelSpec, candidate: Candidate) -> LabelledImage:
+        return LabelledImage(
+            label=spec.name,
+            query=spec.query,
+            source=self.name,
+            image_urls=[candidate.url],
+            licence=candidate.licence,
+            licence_url=candidate.licence_url,
+            author=candidate.author,
+            source_page=candidate.source_page,
+            title=candidate.title,
+        )

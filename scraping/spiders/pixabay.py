@@ -1,0 +1,77 @@
+"""Pixabay: free stock photos; needs a (free) key in ``PIXABAY_API_KEY``.
+
+``GET /api/?key=...&q=...&image_type=photo&page=N&per_page=M`` answers
+``{"totalHits": n, "hits": [...]}`` with ``webformatURL`` (640 px),
+``largeImageURL`` (1280 px), ``user`` and ``pageURL`` per hit. Only
+``totalHits`` results are reachable through paging.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+from scrapy.settings import BaseSettings
+
+from scraping.labels import LabelSpec
+from scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
+
+LICENCE = "Pixabay Content License"
+LICENCE_URL = "https://pixabay.com/service/license-summary/"
+
+
+def pixabay_key(settings: BaseSettings) -> str:
+    """The API key, from the setting or the environment."""
+    return (settings.get("PIXABAY_API_KEY") or os.environ.get("PIXABAY_API_KEY") or "").strip()
+
+
+def parse_hits(data: dict[str, Any], page: int, per_page: int, field: str) -> Page:
+    """Read one Pixabay results page."""
+    candidates = []
+    for hit in data["hits"]:
+        url = hit.get(field) or hit.get("webformatURL")
+        if url:
+            candidates.append(
+                Candidate(
+                    url=url,
+                    licence=LICENCE,
+                    licence_url=LICENCE_URL,
+                    author=hit.get("user"),
+                    source_page=hit.get("pageURL"),
+                    title=hit.get("tags"),
+                )
+            )
+    more = bool(data["hits"]) and page * per_page < int(data.get("totalHits") or 0)
+    return Page(candidates, {"page": page + 1} if more else None)
+
+
+class PixabaySpider(LabelSearchSpider):
+    """Search Pixabay photos for each label."""
+
+    name = "pixabay"
+    url_setting = "PIXABAY_API_URL"
+
+    @classmethod
+    def why_unavailable(cls, settings: BaseSettings) -> str | None:
+        if not pixabay_key(settings):
+            return "no API key; set PIXABAY_API_KEY (free at https://pixabay.com/api/docs/)"
+        return None
+
+    def search_url(self, spec: LabelSpec, cursor: Cursor) -> str:
+        params = {
+            "key": pixabay_key(self.settings),
+            "q": spec.query[:100],
+            "image_type": "photo",
+            "safesearch": "true",
+            "page": cursor["page"],
+            "per_page": self._per_page(),
+        }
+        return f"{self.api_url}?{urlencode(params)}"
+
+    def parse_results(self, data: Any, cursor: Cursor) -> Page:
+        field = self.settings.get("PIXABAY_IMAGE_FIELD", "webformatURL")
+        return parse_hits(data, cursor["page"], self._per_page(), field)
+
+    def _per_page(self) -> int:
+        return min(200, max(3, self.settings.getint("PIXABAY_PAGE_SIZE", 100)))
