@@ -24,6 +24,7 @@ help:
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
 	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..."
+	@echo "make dashboard  the Streamlit app (generate, explore, inspect, training runs)"
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
 	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
@@ -64,7 +65,10 @@ bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)
 
-evaluate judge dashboard:
+dashboard: $(VENV)/.installed-dashboard
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer $(ARGS)
+
+evaluate judge:
 	@echo "make $@: this stage is not built yet (see the open issues)" >&2; exit 1
 
 scrape: $(VENV)/.installed-scrape

@@ -105,8 +105,12 @@ class ImageGenerator:
         chunks = []
         for start in range(0, len(label_array), self.batch_size):
             stop = start + self.batch_size
-            (images,) = self.session.run([OUTPUT_IMAGE], {INPUT_NOISE: noise[start:stop],
-                                                          INPUT_LABEL: label_array[start:stop]})
+            feed = {INPUT_NOISE: noise[start:stop], INPUT_LABEL: label_array[start:stop]}
+            try:
+                (images,) = self.session.run([OUTPUT_IMAGE], feed)
+            except Exception as exc:  # onnxruntime's own error types (memory, bad graph)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise InferenceError(f"the model failed to run: {first[:200]}") from None
             chunks.append(to_uint8(images))
         if not chunks:
             size = self.info.image_size

@@ -31,8 +31,8 @@ def make_grid(images: np.ndarray, rows: int, scale: int = 1, padding: int = 2,
         images = images.repeat(scale, axis=1).repeat(scale, axis=2)
     height, width = images.shape[1:3]
     margin = 0
-    font = ImageFont.load_default()
     if row_labels is not None:
+        font = ImageFont.load_default()
         if len(row_labels) != rows:
             raise ValueError("one row label per row is needed")
         margin = max(int(font.getlength(name)) for name in row_labels) + 2 * padding + 4

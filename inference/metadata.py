@@ -67,4 +67,21 @@ class ModelInfo:
         if not (isinstance(info.latent_dim, int) and info.latent_dim > 0
                 and isinstance(info.image_size, int) and info.image_size > 0):
             raise MetadataError("the model's latent_dim or image_size metadata is not valid")
+        info._check_types()
         return info
+
+    def _check_types(self) -> None:
+        """Descriptive fields have the types readers expect, so no caller trips on them."""
+        number = (int, float)
+        expected = {"training_steps": int, "epochs": number, "ema_decay": number,
+                    "opset": int, "metrics": (dict, type(None)), "extra": dict,
+                    "parity_max_abs_diff": (*number, type(None))}
+        for name in ("arch", "dataset", "weights", "precision", "export_time",
+                     "project_version", "source_run"):
+            expected[name] = str
+        wrong = [name for name, kinds in expected.items()
+                 if not isinstance(getattr(self, name), kinds)
+                 or isinstance(getattr(self, name), bool)]
+        if wrong:
+            raise MetadataError("the model's metadata has wrongly typed fields: "
+                                + ", ".join(wrong))

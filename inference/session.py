@@ -44,11 +44,12 @@ def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.Infer
     if provider == "cpu" or (provider == "auto" and not cuda_listed):
         return _open(model, [_CPU])
     if provider == "cuda" and not cuda_listed:
-        raise InferenceError("--provider cuda needs the onnxruntime-gpu package "
+        raise InferenceError("the cuda provider needs the onnxruntime-gpu package "
                              "(see README: GPU inference)")
     session = _open(model, [_CUDA, _CPU])
     if session.get_providers()[0] == _CUDA:
         return session
     if provider == "cuda":
-        raise InferenceError("--provider cuda: onnxruntime-gpu found no usable CUDA device")
+        raise InferenceError("the cuda provider was asked for, but onnxruntime-gpu found no "
+                             "usable CUDA device")
     return _open(model, [_CPU])

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from inference.cliutil import OneLineArgumentParser, non_negative_float, positive_int
 from scraping.labels import LabelSpec, parse_labels
 
 KNOWN_SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
@@ -40,37 +41,10 @@ examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors in a single line and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see {self.prog} --help)")
-
-
 def fail(message: str) -> NoReturn:
     """Print one error line and exit with the usage-error status."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -82,7 +56,7 @@ def _setting(text: str) -> tuple[str, str]:
 
 def crawl_parser() -> argparse.ArgumentParser:
     """Options of the default (crawl) command."""
-    parser = _Parser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description="Download labelled images from public image APIs into OUT/<label>/,\n"
         "filtered, de-duplicated and recorded in OUT/manifest.jsonl.",
@@ -97,7 +71,7 @@ def crawl_parser() -> argparse.ArgumentParser:
         "other words than the folder name",
     )
     parser.add_argument(
-        "--limit", type=_positive_int, default=100, help="images to keep per label (default 100)"
+        "--limit", type=positive_int, default=100, help="images to keep per label (default 100)"
     )
     parser.add_argument(
         "--out",
@@ -113,16 +87,16 @@ def crawl_parser() -> argparse.ArgumentParser:
     )
     filters = parser.add_argument_group("filters")
     filters.add_argument(
-        "--min-size", type=_positive_int, help="minimum width and height in px (default 128)"
+        "--min-size", type=positive_int, help="minimum width and height in px (default 128)"
     )
     filters.add_argument(
-        "--max-mb", type=_non_negative_float, help="maximum file size (default 15)"
+        "--max-mb", type=non_negative_float, help="maximum file size (default 15)"
     )
     filters.add_argument(
-        "--max-megapixels", type=_non_negative_float, help="maximum declared size (default 40)"
+        "--max-megapixels", type=non_negative_float, help="maximum declared size (default 40)"
     )
     filters.add_argument(
-        "--max-aspect", type=_non_negative_float, help="maximum long/short side ratio (default 3)"
+        "--max-aspect", type=non_negative_float, help="maximum long/short side ratio (default 3)"
     )
     filters.add_argument(
         "--phash-distance",
@@ -130,11 +104,11 @@ def crawl_parser() -> argparse.ArgumentParser:
         help="near-duplicate threshold in bits, -1 to disable (default 6)",
     )
     polite = parser.add_argument_group("politeness and resuming")
-    polite.add_argument("--concurrency", type=_positive_int, help="parallel requests (default 16)")
+    polite.add_argument("--concurrency", type=positive_int, help="parallel requests (default 16)")
     polite.add_argument(
-        "--per-domain", type=_positive_int, help="parallel requests per domain (default 4)"
+        "--per-domain", type=positive_int, help="parallel requests per domain (default 4)"
     )
-    polite.add_argument("--timeout", type=_positive_int, help="download timeout in s (default 30)")
+    polite.add_argument("--timeout", type=positive_int, help="download timeout in s (default 30)")
     polite.add_argument(
         "--no-resume",
         action="store_true",
@@ -166,7 +140,7 @@ def crawl_parser() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``cgan-scrape build``."""
-    parser = _Parser(
+    parser = OneLineArgumentParser(
         prog=f"{PROG} build",
         description="Make a training-ready class-folder dataset from scraped folders: "
         "centre crop, resize, drop small classes, report per class.",
@@ -175,15 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--src", type=Path, required=True, help="scraped folder (<label>/ images)")
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
-    parser.add_argument("--size", type=_positive_int, default=64, help="side in px (default 64)")
+    parser.add_argument("--size", type=positive_int, default=64, help="side in px (default 64)")
     parser.add_argument(
         "--min-per-class",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="drop classes with fewer usable images (default 1)",
     )
     parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="default png")
-    parser.add_argument("--quality", type=_positive_int, default=95, help="JPEG quality")
+    parser.add_argument("--quality", type=positive_int, default=95, help="JPEG quality")
     parser.add_argument(
         "--allow-upscale", action="store_true", help="keep images smaller than --size"
     )

@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inference.cliutil import OneLineArgumentParser
+from inference.cliutil import (
+    OneLineArgumentParser,
+    non_negative_int,
+    open_fraction,
+    positive_int,
+)
 from training.config import PRESETS, TrainConfig, check_resumable, load_config, make_config
 from training.errors import UserError
 from training.models.spec import ARCHS, RESOLUTIONS
@@ -45,27 +50,6 @@ OPTION_FIELDS = {
 }
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="cgan-train", description=__doc__, epilog=EXAMPLES,
@@ -80,19 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="cifar10, synthetic, or a class-folder path")
     parser.add_argument("--arch", choices=ARCHS, help="sngan (default) or the dcgan baseline")
     parser.add_argument("--resolution", type=int, choices=RESOLUTIONS)
-    parser.add_argument("--latent-dim", type=_positive)
-    parser.add_argument("--g-channels", type=_positive, help="generator width")
-    parser.add_argument("--d-channels", type=_positive, help="discriminator width")
-    parser.add_argument("--batch-size", type=_positive, help="global batch size")
-    parser.add_argument("--steps", type=_positive, help="total generator steps of the run")
+    parser.add_argument("--latent-dim", type=positive_int)
+    parser.add_argument("--g-channels", type=positive_int, help="generator width")
+    parser.add_argument("--d-channels", type=positive_int, help="discriminator width")
+    parser.add_argument("--batch-size", type=positive_int, help="global batch size")
+    parser.add_argument("--steps", type=positive_int, help="total generator steps of the run")
     parser.add_argument("--g-lr", type=float, help="generator learning rate")
     parser.add_argument("--d-lr", type=float, help="discriminator learning rate")
     parser.add_argument("--beta1", type=float)
     parser.add_argument("--beta2", type=float)
-    parser.add_argument("--d-steps", type=_positive, help="D updates per G update")
-    parser.add_argument("--d-pretrain-steps", type=_non_negative,
+    parser.add_argument("--d-steps", type=positive_int, help="D updates per G update")
+    parser.add_argument("--d-pretrain-steps", type=non_negative_int,
                         help="D-only warm-up updates before the GAN loop (default 0)")
-    parser.add_argument("--ema-decay", type=_rate, help="decay of the EMA generator")
+    parser.add_argument("--ema-decay", type=open_fraction, help="decay of the EMA generator")
     parser.add_argument("--diffaugment", metavar="POLICIES",
                         help="comma-separated subset of translation,color,cutout ('' = off)")
     parser.add_argument("--seed", type=int)
@@ -100,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="float16 compute with loss scaling (for GPUs)")
     parser.add_argument("--multi-worker", action="store_true", default=None,
                         help="MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG")
-    parser.add_argument("--log-every", type=_positive, help="steps between metric records")
-    parser.add_argument("--checkpoint-every", type=_positive, help="steps between checkpoints")
-    parser.add_argument("--keep-checkpoints", type=_positive, help="how many to keep")
+    parser.add_argument("--log-every", type=positive_int, help="steps between metric records")
+    parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
+    parser.add_argument("--keep-checkpoints", type=positive_int, help="how many to keep")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 

@@ -125,3 +125,16 @@ def test_parse_seeds():
                          ("0-1000", "more than 100"), ("99999999999", "beyond")]:
         with pytest.raises(InferenceError, match=message):
             parse_seeds(bad, limit=100)
+
+
+def test_metadata_field_types_are_checked():
+    from inference.metadata import ModelInfo
+
+    props = ModelInfo(labels=["a", "b"], latent_dim=4, image_size=32).to_props()
+    assert ModelInfo.from_props(props).labels == ["a", "b"]
+    for field, bad in [("epochs", '"many"'), ("metrics", "[1, 2]"), ("training_steps", "true"),
+                       ("labels", '"a,b"'), ("latent_dim", "0")]:
+        with pytest.raises(MetadataError):
+            ModelInfo.from_props({**props, field: bad})
+    with pytest.raises(MetadataError, match="not valid JSON"):
+        ModelInfo.from_props({**props, "arch": "{oops"})

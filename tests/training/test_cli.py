@@ -40,7 +40,9 @@ def test_help_shows_examples():
 @pytest.mark.parametrize("args, fragment", [
     (["--preset", "nope"], "invalid choice: 'nope'"),
     (["--arch", "stylegan"], "invalid choice: 'stylegan'"),
-    (["--steps", "0"], "must be a positive integer"),
+    (["--steps", "0"], "must be at least 1"),
+    (["--steps", "many"], "expected a whole number"),
+    (["--ema-decay", "1.5"], "must be between 0 and 1"),
     (["--diffaugment", "flip"], "unknown --diffaugment policy flip"),
 ])
 def test_bad_options(tmp_path, args, fragment):

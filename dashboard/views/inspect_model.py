@@ -1,0 +1,128 @@
+"""Inspect: everything the model file says about itself, where it runs, and how fast.
+
+The metadata comes from the ONNX file (the export contract), so it describes the model
+actually loaded, not a run directory that may have moved on since the export.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import onnxruntime as ort
+import streamlit as st
+
+from dashboard import state
+from dashboard.feedback import error_box, file_size, run_model
+from dashboard.latency import Latency, measure
+from dashboard.loading import LoadedModel
+from inference.metadata import ModelInfo
+
+LATENCY_BATCHES = ((1, 7), (100, 3))  # (batch, repeats): one image, and a 10x10 grid
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
+    lines += [f"| {name} | {_cell(value)} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _number(value: Any, spec: str) -> str:
+    """Formatted when it is a number; metadata the contract does not check may be anything."""
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def model_rows(model: LoadedModel) -> list[tuple[str, Any]]:
+    """The facts shown in the model table, in reading order."""
+    info: ModelInfo = model.generator.info
+    size = info.image_size
+    ema = (f"EMA generator (decay {info.ema_decay})" if info.weights == "ema"
+           else "raw generator (no EMA)")
+    parity = info.parity_max_abs_diff
+    return [
+        ("file", model.source),
+        ("size", f"{file_size(model.size_bytes)}, sha256 {model.sha256[:16]}…"),
+        ("labels", f"{len(info.labels)}: {', '.join(info.labels)}"),
+        ("resolution", f"{size}x{size} RGB"),
+        ("latent dim", str(info.latent_dim)),
+        ("architecture", info.arch),
+        ("dataset", info.dataset),
+        ("training", f"{info.training_steps} generator steps, "
+                     f"{_number(info.epochs, 'g')} epochs"),
+        ("weights", ema),
+        ("precision", info.precision),
+        ("ONNX opset", str(info.opset)),
+        ("parity with Keras",
+         "not recorded" if parity is None else f"max abs diff {_number(parity, '.2e')}"),
+        ("exported", f"{info.export_time or 'unknown'} by version "
+                     f"{info.project_version or 'unknown'}"),
+        ("source run", info.source_run or "unknown"),
+        ("execution provider", model.generator.provider),
+        ("providers available", ", ".join(ort.get_available_providers())),
+    ]
+
+
+def render(model: LoadedModel, settings: object = None) -> None:
+    info = model.generator.info
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Model")
+        st.markdown(_table(model_rows(model), ("property", "value")))
+    with right:
+        st.subheader("Generation latency")
+        with error_box():
+            _latency(model)
+        st.subheader("Metrics")
+        _metrics(info.metrics)
+    config = info.extra.get("training_config") if isinstance(info.extra, dict) else None
+    if config:
+        with st.expander("Training configuration (from the model file)"):
+            st.json(config)
+    with st.expander("All metadata"):
+        st.json(asdict(info), expanded=False)
+
+
+def _latency(model: LoadedModel) -> None:
+    measured: dict[str, list[Latency]] = st.session_state.setdefault(state.LATENCY, {})
+    if st.button("Measure again", key="inspect.remeasure"):
+        measured.pop(model.key, None)
+    if model.key not in measured:
+        with st.spinner("Timing the generator…"):
+            measured[model.key] = [run_model(measure, model.generator, batch, repeats)
+                                   for batch, repeats in LATENCY_BATCHES]
+    rows = [(f"{r.batch} image{'s' if r.batch > 1 else ''}",
+             f"{r.median_ms:.1f} ms ({r.images_per_s:.0f} images/s)")
+            for r in measured[model.key]]
+    last = st.session_state.get(state.LAST_GENERATION)
+    if last and last.get("model") == model.key:
+        rows.append((f"last grid ({last['images']} images)", f"{last['ms']:.1f} ms"))
+    st.markdown(_table(rows, ("batch", "latency (median)")))
+    st.caption(f"On {model.generator.provider}: noise made in numpy plus the onnxruntime run, "
+               "median of several calls after a warm-up call.")
+
+
+def _metrics(metrics: dict[str, Any] | None) -> None:
+    if not metrics:
+        st.info("No metrics in this model: the run was not evaluated before export.")
+        return
+    if not isinstance(metrics, dict):
+        st.warning("The model's metrics metadata is not a table of names and values.")
+        st.json(metrics)
+        return
+    values = [(name, value) for name, value in metrics.items() if name != "protocol"]
+    st.markdown(_table(values, ("metric", "value")))
+    protocol = metrics.get("protocol")
+    if protocol:
+        st.caption("Protocol: how the metrics were measured")
+        st.json(protocol, expanded=True)
+    else:
+        st.caption("No protocol recorded: these numbers cannot be compared with others.")

@@ -1,0 +1,117 @@
+"""End to end in a real browser: the Streamlit server in a subprocess, Debian's headless
+Chromium driven by Playwright. Skips when either is missing (never downloads a browser)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.conftest import APP
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage"]
+START_TIMEOUT_S = 60
+STEP_TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is not installed")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def server(dashboard_files, tmp_path) -> Iterator[str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "streamlit.log"
+    env = {**os.environ, **dashboard_files.env()}
+    command = [sys.executable, "-m", "streamlit", "run", str(APP),
+               "--server.headless", "true", "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    with log.open("w") as stream:
+        process = subprocess.Popen(command, cwd=APP.parents[1], env=env, stdout=stream,
+                                   stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_pick_a_class_and_generate_in_chromium(server, tmp_path):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(server)
+            grid = page.locator('[data-testid="stImage"] img').first
+            grid.wait_for(state="visible")
+            caption = page.get_by_text("seeds 0–31")
+            caption.wait_for()
+
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
+            page.get_by_role("option", name="blue-triangle").click()
+            page.get_by_text("blue-triangle · seeds 0–31").wait_for()
+            first = grid.get_attribute("src")
+
+            page.get_by_role("button", name="New seed").click()
+            page.wait_for_function(
+                "old => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
+                " return img && img.src && !img.src.endsWith(old); }",
+                arg=first.rsplit("/", 1)[-1])
+            grid.wait_for(state="visible")
+            page.wait_for_function(
+                "() => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
+                " return img && img.complete && img.naturalWidth > 0; }")
+            size = grid.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            assert size == [8 * 98 + 2, 4 * 98 + 2]  # 8x4 tiles of 96 px, 2 px padding
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.get_by_role("alert").count() == 0  # st.error and st.warning boxes
+
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Grid (PNG)").click()
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            assert saved.name.startswith("blue-triangle-seeds")
+            assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+            screenshot = tmp_path / "dashboard-generate.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"screenshot: {screenshot}")
+            assert screenshot.stat().st_size > 10_000
+        finally:
+            browser.close()
