@@ -68,7 +68,10 @@ export: $(VENV)/.installed-export
 dashboard: $(VENV)/.installed-dashboard
 	$(BIN)/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer $(ARGS)
 
-evaluate judge:
+judge: $(VENV)/.installed-train
+	$(BIN)/python -m training.evaluation.judge_train $(ARGS)
+
+evaluate:
 	@echo "make $@: this stage is not built yet (see the open issues)" >&2; exit 1
 
 scrape: $(VENV)/.installed-scrape

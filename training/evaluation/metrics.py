@@ -1,0 +1,55 @@
+"""Sample-quality metrics on feature vectors (numpy and scipy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2) between Gaussian fits (FID's formula)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(root).all():  # near-singular product: regularise, as FID code does
+        offset = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    root = np.real(root)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                 - 2 * np.trace(root))
+
+
+def _pairwise_sq_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.maximum((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T, 0.0)
+
+
+def _knn_radii(features: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
+    """Squared distance from each point to its k-th nearest other point."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), chunk):
+        d = _pairwise_sq_distances(features[start:start + chunk], features)
+        radii[start:start + chunk] = np.partition(d, k, axis=1)[:, k]  # column 0 is itself
+    return radii
+
+
+def _inside_manifold(points: np.ndarray, support: np.ndarray, radii: np.ndarray,
+                     chunk: int = 2048) -> np.ndarray:
+    inside = np.empty(len(points), bool)
+    for start in range(0, len(points), chunk):
+        d = _pairwise_sq_distances(points[start:start + chunk], support)
+        inside[start:start + chunk] = (d <= radii[None, :]).any(axis=1)
+    return inside
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Kynkaanniemi et al. 2019: precision = share of fakes inside the real k-NN manifold,
+    recall = share of reals inside the fake k-NN manifold."""
+    real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+    precision = _inside_manifold(fake, real, _knn_radii(real, k)).mean()
+    recall = _inside_manifold(real, fake, _knn_radii(fake, k)).mean()
+    return float(precision), float(recall)
+
+
+def accuracy(predicted: np.ndarray, wanted: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted) == np.asarray(wanted)))
