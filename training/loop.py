@@ -80,13 +80,19 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     save_config(config, run.root)
 
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = choose_strategy(config.multi_worker)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise UserError(f"batch size {config.batch_size} does not split over "
                         f"{strategy.num_replicas_in_sync} replicas")
-    trainer = GANTrainer(config, strategy, run.checkpoints)
+    # Layers take the policy in force when they are built; restore it afterwards so
+    # that nothing else in the process (tests, a second run) inherits float16.
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.mixed_precision else "float32")
+    try:
+        trainer = GANTrainer(config, strategy, run.checkpoints)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     restored = trainer.restore_latest() if resume else None
     if resume and restored is None:
         print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)

@@ -93,9 +93,9 @@ class ProjectionLogit(layers.Layer):
         # A bias-free Dense on the one-hot label is an embedding table that
         # SpectralNormalization can wrap (its Embedding path casts to the int input dtype).
         embed = layers.Dense(features_shape[-1], use_bias=False, dtype=self.dtype_policy)
-        if self.spectral_norm:
-            dense = layers.SpectralNormalization(dense)
-            embed = layers.SpectralNormalization(embed)
+        if self.spectral_norm:  # the wrappers must share the head's (float32) policy
+            dense = layers.SpectralNormalization(dense, dtype=self.dtype_policy)
+            embed = layers.SpectralNormalization(embed, dtype=self.dtype_policy)
         self.unconditional = dense
         self.class_embedding = embed
         self.unconditional.build(features_shape)
