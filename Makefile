@@ -10,6 +10,7 @@ SHARED_CIFAR10 := ../shared/datasets/cifar10/train
 # make train uses the shared CIFAR-10 copy when it is there (no download needed).
 DATA   ?= $(if $(filter cifar10,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
 ARGS   ?=
+MODEL  ?= models/$(RUN).onnx
 # make scrape / make dataset
 LABELS ?= cat dog horse
 LIMIT  ?= 500
@@ -28,6 +29,8 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
 	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
+	@echo "make judge      train the CIFAR-10 judge network used by make evaluate"
+	@echo "make evaluate   MODEL=models/x.onnx: judge accuracy, Frechet distance, precision/recall"
 	@echo "make bench      benchmarks (training speed and loop overhead, inference speed and cold start)"
 
 $(BIN)/python:
@@ -71,8 +74,8 @@ dashboard: $(VENV)/.installed-dashboard
 judge: $(VENV)/.installed-train
 	$(BIN)/python -m training.evaluation.judge_train $(ARGS)
 
-evaluate:
-	@echo "make $@: this stage is not built yet (see the open issues)" >&2; exit 1
+evaluate: $(VENV)/.installed-export
+	$(BIN)/cgan-eval $(MODEL) --embed $(ARGS)
 
 scrape: $(VENV)/.installed-scrape
 	$(BIN)/cgan-scrape --labels $(LABELS) --limit $(LIMIT) --out $(OUT) $(ARGS)

@@ -73,7 +73,7 @@ def _check_writable(out: Path) -> None:
         raise UserError(f"cannot write to {out.parent}: permission denied")
 
 
-def _write_atomically(model: onnx.ModelProto, out: Path) -> None:
+def write_atomically(model: onnx.ModelProto, out: Path) -> None:
     """Write beside the target, then rename: a crash never leaves a half-written .onnx."""
     descriptor, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(descriptor)
@@ -123,7 +123,7 @@ def export_run(run_dir: Path, out: Path, ema: bool = True, fp16: bool = False,
     )
     attach_metadata(model, info)
     onnx.checker.check_model(model, full_check=True)
-    _write_atomically(model, out)
+    write_atomically(model, out)
     card_path = grid_path = None
     if card:
         from export.card import write_card

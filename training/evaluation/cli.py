@@ -1,0 +1,99 @@
+"""`cgan-eval`: how good are a model's images? Judge accuracy, Frechet distance and
+precision/recall against the CIFAR-10 test split, under a pinned protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from inference.cliutil import OneLineArgumentParser, positive_int
+from inference.errors import InferenceError
+from training.errors import UserError
+
+DEFAULT_JUDGE = Path(__file__).resolve().parent / "judge_cifar10.weights.h5"
+
+EXAMPLES = """\
+examples:
+  cgan-eval models/cifar10.onnx                       # 1000 per class vs the test split
+  cgan-eval models/cifar10.onnx --embed               # also store the metrics in the model
+  cgan-eval --real ../shared/datasets/cifar10/train   # the ceiling: real images, same protocol
+  cgan-eval models/cifar10.onnx --inception-weights inception_v3.weights.h5   # + FID, IS
+"""
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(prog="cgan-eval", description=__doc__, epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", nargs="?", type=Path, help="an exported .onnx")
+    parser.add_argument("--real", type=Path, metavar="FOLDER",
+                        help="measure real class-folder images instead of a model (ceiling)")
+    parser.add_argument("--reference", default="../shared/datasets/cifar10/test",
+                        help="class-folder reference split (default: the CIFAR-10 test copy)")
+    parser.add_argument("--judge", type=Path, default=DEFAULT_JUDGE, help="judge weights")
+    parser.add_argument("--samples-per-class", type=positive_int, default=1000)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--truncation", type=float)
+    parser.add_argument("--inception-weights", type=Path,
+                        help="InceptionV3 ImageNet weights file, for the standard FID and IS")
+    parser.add_argument("--embed", action="store_true",
+                        help="write the results into the model's metadata and card")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="results JSON (default MODEL.eval.json beside the model)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def _print_table(result: dict) -> None:
+    print(f"{result['kind']}: {result['source']} ({result['samples']} samples vs "
+          f"{result['reference_samples']} reference)")
+    print(f"  accuracy {result['accuracy']:.4f}  frechet {result['frechet_distance']:.3f}  "
+          f"precision {result['precision']:.4f}  recall {result['recall']:.4f}")
+    if result.get("fid_inception") is not None:
+        print(f"  FID {result['fid_inception']:.3f}  IS {result['inception_score']:.3f}")
+    for name, row in result["per_class"].items():
+        print(f"  {name:12} accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if (args.model is None) == (args.real is None):
+        print("cgan-eval: error: give either a model .onnx or --real FOLDER", file=sys.stderr)
+        return 2
+    from training.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from training.evaluation.evaluate import Protocol, evaluate
+    from training.evaluation.judge_io import load_judge
+
+    try:
+        judge = load_judge(args.judge)
+        protocol = Protocol(samples_per_class=args.samples_per_class,
+                            first_seed=args.first_seed, truncation=args.truncation,
+                            reference=str(args.reference), feature_network=judge.describe())
+        source = args.real or args.model
+        result = evaluate(source, judge, protocol, real=args.real is not None,
+                          inception_weights=args.inception_weights)
+        output = args.output or (None if args.real else source.with_suffix(".eval.json"))
+        if output is not None:
+            output.write_text(json.dumps(result, indent=2) + "\n")
+        if args.embed and args.model is not None:
+            from export.embed import embed_metrics
+
+            embed_metrics(args.model, result)
+    except (UserError, InferenceError) as exc:
+        print(f"cgan-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cgan-eval: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Measure generated images (or a folder of real ones, for the ceiling) against a reference
+split with the judge: class accuracy, Frechet distance and precision/recall, overall and
+per class, under a pinned protocol that is written into every result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inference.generator import ImageGenerator
+from training.data.folder import load_folder
+from training.data.images import fit_to_resolution
+from training.errors import UserError
+from training.evaluation.judge_io import JUDGE_RESOLUTION, Judge
+from training.evaluation.metrics import accuracy, frechet_distance, precision_recall
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that decides the numbers; two results compare only under equal protocols."""
+
+    samples_per_class: int = 1000
+    first_seed: int = 0  # sample i of every class uses seed first_seed + i
+    truncation: float | None = None
+    reference: str = "../shared/datasets/cifar10/test"
+    data_copy: str = "CIFAR-10 as JPEG class folders (lossy re-encoding of the original PNGs)"
+    feature_network: str = ""
+    knn_k: int = 3
+
+
+def _at_judge_resolution(images: np.ndarray) -> np.ndarray:
+    if images.shape[1] == JUDGE_RESOLUTION:
+        return images
+    return np.stack([fit_to_resolution(image, JUDGE_RESOLUTION) for image in images])
+
+
+def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np.ndarray:
+    """Index k of `names` -> the judge's index of the same class name (any case)."""
+    wanted = {name.lower(): i for i, name in enumerate(judge_labels)}
+    if sorted(name.lower() for name in names) != sorted(wanted):
+        raise UserError(f"the {what}'s labels {names} are not the judge's {judge_labels}")
+    return np.array([wanted[name.lower()] for name in names])
+
+
+def generated_samples(model: Path, judge_labels: list[str], protocol: Protocol
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """samples_per_class images of every class; classes as the judge's indices."""
+    generator = ImageGenerator(model, provider="auto", batch_size=500)
+    mapping = to_judge_indices(generator.labels, judge_labels, "model")
+    seeds = list(range(protocol.first_seed, protocol.first_seed + protocol.samples_per_class))
+    classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
+    images = generator.generate(classes.tolist(), seeds * len(generator.labels),
+                                protocol.truncation)
+    return _at_judge_resolution(images), mapping[classes]
+
+
+def real_samples(folder: Path, judge_labels: list[str], per_class: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The first `per_class` images of each class folder, in sorted file order."""
+    data = load_folder(folder, JUDGE_RESOLUTION)
+    mapping = to_judge_indices(data.names, judge_labels, "folder")
+    keep = np.concatenate([np.flatnonzero(data.labels == k)[:per_class]
+                           for k in range(len(data.names))])
+    return data.images[keep], mapping[data.labels[keep]]
+
+
+def measure(images: np.ndarray, classes: np.ndarray, reference: tuple[np.ndarray, np.ndarray],
+            judge: Judge, protocol: Protocol) -> dict:
+    features, predicted = judge.features_and_predictions(images)
+    ref_features, ref_classes = reference
+    precision, recall = precision_recall(ref_features, features, protocol.knn_k)
+    per_class = {}
+    for k, name in enumerate(judge.labels):
+        mine, theirs = classes == k, ref_classes == k
+        per_class[name] = {
+            "accuracy": round(accuracy(predicted[mine], classes[mine]), 4),
+            "frechet_distance": round(frechet_distance(features[mine], ref_features[theirs]), 3),
+        }
+    return {
+        "accuracy": round(accuracy(predicted, classes), 4),
+        "frechet_distance": round(frechet_distance(features, ref_features), 3),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "per_class": per_class,
+    }
+
+
+def evaluate(source: Path, judge: Judge, protocol: Protocol, real: bool = False,
+             inception_weights: Path | None = None) -> dict:
+    """`source` is an exported .onnx, or with real=True a class folder of real images.
+    With `inception_weights`, the standard FID and Inception Score are added."""
+    ref_images, ref_classes = real_samples(Path(protocol.reference), judge.labels, 10**9)
+    ref_features, _ = judge.features_and_predictions(ref_images)
+    if real:
+        images, classes = real_samples(source, judge.labels, protocol.samples_per_class)
+    else:
+        images, classes = generated_samples(source, judge.labels, protocol)
+    result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
+    if inception_weights is not None:
+        from training.evaluation.inception import fid_and_is
+
+        result.update(fid_and_is(images, ref_images, inception_weights))
+    else:
+        result["fid_inception"] = None
+        result["inception_note"] = "not measured: no Inception weights file given"
+    result["source"] = str(source)
+    result["kind"] = "real images" if real else "generated"
+    result["samples"] = int(len(images))
+    result["reference_samples"] = int(len(ref_images))
+    result["protocol"] = asdict(protocol)
+    result["measured_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return result
