@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser
+from inference.cliutil import OneLineArgumentParser, fail
 from inference.errors import InferenceError
 from training.errors import UserError
 
@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = args.output or Path("models") / f"{args.run_dir.resolve().name}.onnx"
     if not (args.run_dir / "config.toml").is_file():
-        print(f"cgan-export: error: {args.run_dir} is not a run directory (no config.toml)",
-              file=sys.stderr)
-        return 2
+        return fail("cgan-export", f"{args.run_dir} is not a run directory (no config.toml)")
     from training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
@@ -54,11 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                             opset=args.opset, checkpoint=args.checkpoint,
                             card=not args.no_card)
     except (UserError, InferenceError) as exc:
-        print(f"cgan-export: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("cgan-export", exc)
     except ParityError as exc:
-        print(f"cgan-export: error: {exc}", file=sys.stderr)
-        return 1
+        return fail("cgan-export", exc, code=1)
     parity = ", ".join(f"batch {b}: {d:.2e}" for b, d in result.parity.items())
     print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, "
           f"{result.info.precision}, opset {result.info.opset}, "

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser
+from inference.cliutil import OneLineArgumentParser, fail
 from inference.errors import InferenceError
 
 MAX_IMAGES = 10_000
@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(args)
     except InferenceError as exc:
-        print(f"cgan-infer: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("cgan-infer", exc)
     except KeyboardInterrupt:
         print("cgan-infer: interrupted", file=sys.stderr)
         return 130

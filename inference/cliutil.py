@@ -7,6 +7,12 @@ import sys
 from typing import NoReturn
 
 
+def fail(prog: str, message: object, code: int = 2) -> int:
+    """Report an error as one line on stderr; returns the exit code for main() to return."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """Bad arguments give one line on stderr and exit code 2, not a usage dump."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from inference.cliutil import (
     OneLineArgumentParser,
+    fail,
     non_negative_int,
     open_fraction,
     positive_int,
@@ -141,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
     except UserError as exc:
-        print(f"cgan-train: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("cgan-train", exc)
     except KeyboardInterrupt:
         print("cgan-train: interrupted", file=sys.stderr)
         return 130

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser, positive_int
+from inference.cliutil import OneLineArgumentParser, fail, positive_int
 from inference.errors import InferenceError
 from training.errors import UserError
 
@@ -59,8 +59,7 @@ def _print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (args.model is None) == (args.real is None):
-        print("cgan-eval: error: give either a model .onnx or --real FOLDER", file=sys.stderr)
-        return 2
+        return fail("cgan-eval", "give either a model .onnx or --real FOLDER")
     from training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
@@ -83,11 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
             embed_metrics(args.model, result)
     except (UserError, InferenceError) as exc:
-        print(f"cgan-eval: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("cgan-eval", exc)
     except OSError as exc:
-        print(f"cgan-eval: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 2
+        return fail("cgan-eval", f"{exc.strerror or exc}: {exc.filename or ''}")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
