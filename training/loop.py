@@ -45,6 +45,36 @@ def load_training_data(config: TrainConfig) -> LabelledImages:
     return data
 
 
+class _MetricsWindow:
+    """Step metrics and timings between two log records; one record summarises them."""
+
+    def __init__(self, images_per_step: int) -> None:
+        self.images_per_step = images_per_step
+        self._reset()
+
+    def _reset(self) -> None:
+        self.metrics: list[dict[str, tf.Tensor]] = []
+        self.in_step = 0.0
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict[str, tf.Tensor], step_seconds: float) -> None:
+        self.metrics.append(metrics)
+        self.in_step += step_seconds
+
+    def record(self, step: int, epoch: float) -> dict:
+        """Means of the window's metrics, throughput, and the loop's own overhead: the
+        share of wall time outside the compiled step (logging, grids, checkpoints)."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        record: dict = {"step": step, "epoch": round(epoch, 4)}
+        for name in METRIC_NAMES:
+            record[name] = float(np.mean([m[name].numpy() for m in self.metrics]))
+        record["images_per_sec"] = len(self.metrics) * self.images_per_step / elapsed
+        record["loop_overhead"] = max(0.0, 1.0 - self.in_step / elapsed)
+        record["time"] = time.time()
+        self._reset()
+        return record
+
+
 class _Progress:
     """A tqdm bar on a terminal, one plain line per log interval elsewhere."""
 
@@ -128,33 +158,19 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
             trainer.pretrain_step_fn(iterator)
 
         bar = _Progress(start_step, config.steps, progress)
+        window = _MetricsWindow(global_batch * config.d_steps)
         step, last_epoch = start_step, math.floor(epoch_of())
-        window_start, window_steps, in_step = time.perf_counter(), 0, 0.0
-        window: list[dict[str, tf.Tensor]] = []
         checkpoint, saved_step = restored, (start_step if restored else None)
         try:
             while step < config.steps and not stop.requested:
                 step_started = time.perf_counter()
-                window.append(trainer.train_step(iterator))
-                in_step += time.perf_counter() - step_started
+                window.add(trainer.train_step(iterator), time.perf_counter() - step_started)
                 step += 1
-                window_steps += 1
                 bar.advance()
                 if step % config.log_every == 0 or step == config.steps:
-                    elapsed = time.perf_counter() - window_start
-                    record = {"step": step, "epoch": round(epoch_of(), 4)}
-                    for name in METRIC_NAMES:
-                        record[name] = float(np.mean([m[name].numpy() for m in window]))
-                    record["images_per_sec"] = (window_steps * global_batch * config.d_steps
-                                                / max(elapsed, 1e-9))
-                    # Share of the window spent outside the compiled step: logging, sample
-                    # grids, checkpoints, Python. `make bench` reports it.
-                    record["loop_overhead"] = max(0.0, 1.0 - in_step / max(elapsed, 1e-9))
-                    record["time"] = time.time()
+                    record = window.record(step, epoch_of())
                     run.append_metrics(record)
                     bar.report(record)
-                    window, window_steps, in_step = [], 0, 0.0
-                    window_start = time.perf_counter()
                 epoch = math.floor(epoch_of())
                 if epoch > last_epoch:
                     sample(run.sample_grid(epoch))
