@@ -33,14 +33,6 @@ def _table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _number(value: Any, spec: str) -> str:
-    """Formatted when it is a number; metadata the contract does not check may be anything."""
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def model_rows(model: LoadedModel) -> list[tuple[str, Any]]:
     """The facts shown in the model table, in reading order."""
     info: ModelInfo = model.generator.info
@@ -57,12 +49,12 @@ def model_rows(model: LoadedModel) -> list[tuple[str, Any]]:
         ("architecture", info.arch),
         ("dataset", info.dataset),
         ("training", f"{info.training_steps} generator steps, "
-                     f"{_number(info.epochs, 'g')} epochs"),
+                     f"{info.epochs:g} epochs"),
         ("weights", ema),
         ("precision", info.precision),
         ("ONNX opset", str(info.opset)),
         ("parity with Keras",
-         "not recorded" if parity is None else f"max abs diff {_number(parity, '.2e')}"),
+         "not recorded" if parity is None else f"max abs diff {parity:.2e}"),
         ("exported", f"{info.export_time or 'unknown'} by version "
                      f"{info.project_version or 'unknown'}"),
         ("source run", info.source_run or "unknown"),
@@ -83,7 +75,7 @@ def render(model: LoadedModel, settings: object = None) -> None:
             _latency(model)
         st.subheader("Metrics")
         _metrics(info.metrics)
-    config = info.extra.get("training_config") if isinstance(info.extra, dict) else None
+    config = info.extra.get("training_config")  # ModelInfo has checked the types
     if config:
         with st.expander("Training configuration (from the model file)"):
             st.json(config)
@@ -113,10 +105,6 @@ def _latency(model: LoadedModel) -> None:
 def _metrics(metrics: dict[str, Any] | None) -> None:
     if not metrics:
         st.info("No metrics in this model: the run was not evaluated before export.")
-        return
-    if not isinstance(metrics, dict):
-        st.warning("The model's metrics metadata is not a table of names and values.")
-        st.json(metrics)
         return
     values = [(name, value) for name, value in metrics.items() if name != "protocol"]
     st.markdown(_table(values, ("metric", "value")))
