@@ -11,6 +11,16 @@ SHARED_CIFAR10 := ../shared/datasets/cifar10/train
 DATA   ?= $(if $(filter cifar10,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
 ARGS   ?=
 MODEL  ?= models/$(RUN).onnx
+# make cifar10-models: the shipped model and its baseline, same budget, one core each
+MINUTES ?= 112
+RESULTS := docs/results
+ONE_CORE := env TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
+CIFAR10_COMMON := --data $(SHARED_CIFAR10) --batch-size 64 --steps 100000 --ema-decay 0.999 \
+  --seed 0 --quiet
+CIFAR10_SNGAN := --arch sngan --g-channels 64 --d-channels 32 --g-lr 2e-4 --d-lr 4e-4 \
+  --beta1 0.0 --beta2 0.9
+CIFAR10_DCGAN := --arch dcgan --g-channels 64 --d-channels 64 --g-lr 2e-4 --d-lr 2e-4 \
+  --beta1 0.5 --beta2 0.999
 # make scrape / make dataset
 LABELS ?= cat dog horse
 LIMIT  ?= 500
@@ -18,11 +28,14 @@ OUT    ?= data/mine
 SIZE   ?= 64
 MIN_PER_CLASS ?= 50
 
-.PHONY: help train demo test lint bench export evaluate judge dashboard scrape dataset clean
+.PHONY: help train demo pipeline cifar10-models test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
-	@echo "make demo       train the smoke preset (a minute or two), export it, generate generated/demo.png"
+	@echo "make demo       generated/demo.png from the shipped CIFAR-10 model (base install, seconds)"
+	@echo "make pipeline   train the smoke preset (a minute or two), export it, generate generated/pipeline.png"
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
+	@echo "make cifar10-models  retrain, export and evaluate the shipped model and its dcgan baseline"
+	@echo "                (MINUTES=$(MINUTES) of wall time, one CPU core each, at the same time)"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
 	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..."
 	@echo "make dashboard  the Streamlit app (generate, explore, inspect, training runs)"
@@ -37,6 +50,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The base install (inference only: numpy, pillow, onnxruntime).
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$*]"
 	@touch $@
@@ -48,11 +66,29 @@ train: $(VENV)/.installed-train
 	  set -x; $(BIN)/cgan-train --run-dir runs/$(RUN) --preset $(PRESET) $(if $(DATA),--data $(DATA)) $(ARGS); \
 	fi
 
-demo: $(VENV)/.installed-export
-	rm -rf runs/demo
-	$(BIN)/cgan-train --preset smoke --run-dir runs/demo
-	$(BIN)/cgan-export runs/demo -o models/demo.onnx
-	$(BIN)/cgan-infer --model models/demo.onnx --label all --seeds 0-7 --grid --scale 2 -o generated/demo.png
+demo: $(VENV)/.installed-base
+	$(BIN)/cgan-infer --label all --seeds 0-7 --grid --scale 2 -o generated/demo.png
+
+pipeline: $(VENV)/.installed-export
+	rm -rf runs/pipeline
+	$(BIN)/cgan-train --preset smoke --run-dir runs/pipeline
+	$(BIN)/cgan-export runs/pipeline -o models/pipeline.onnx
+	$(BIN)/cgan-infer --model models/pipeline.onnx --label all --seeds 0-7 --grid --scale 2 \
+	  -o generated/pipeline.png
+
+# Both runs stop at the time limit (SIGTERM saves a checkpoint; timeout then exits 124).
+cifar10-models: $(VENV)/.installed-export
+	$(ONE_CORE) taskset -c 0 timeout -s TERM $(MINUTES)m $(BIN)/cgan-train \
+	  --run-dir runs/cifar10-sngan $(CIFAR10_COMMON) $(CIFAR10_SNGAN) & sngan=$$!; \
+	$(ONE_CORE) taskset -c 1 timeout -s TERM $(MINUTES)m $(BIN)/cgan-train \
+	  --run-dir runs/cifar10-dcgan $(CIFAR10_COMMON) $(CIFAR10_DCGAN) & dcgan=$$!; \
+	for pid in $$sngan $$dcgan; do wait $$pid; rc=$$?; [ $$rc = 0 ] || [ $$rc = 124 ] || exit $$rc; done
+	$(BIN)/cgan-export runs/cifar10-sngan -o inference/models/cifar10.onnx
+	$(BIN)/cgan-export runs/cifar10-dcgan -o models/cifar10-dcgan.onnx
+	mkdir -p $(RESULTS)
+	$(BIN)/cgan-eval inference/models/cifar10.onnx --embed -o $(RESULTS)/cifar10-sngan.eval.json
+	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed -o $(RESULTS)/cifar10-dcgan.eval.json
+	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) -o $(RESULTS)/cifar10-real.eval.json
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q

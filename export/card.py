@@ -14,12 +14,25 @@ CARD_SEEDS = tuple(range(8))
 def _metrics_section(metrics: dict | None) -> str:
     if not metrics:
         return "Not evaluated yet.\n"
-    rows = [f"| {k} | {v} |" for k, v in metrics.items() if k != "protocol"]
-    protocol = metrics.get("protocol")
+    rows = [f"| {k} | {v} |" for k, v in metrics.items() if k not in ("protocol", "per_class")]
     text = "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n"
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, dict) and per_class:
+        text += "\nPer class:\n\n" + _per_class_table(per_class)
+    protocol = metrics.get("protocol")
     if protocol:
         text += f"\nProtocol:\n\n```json\n{json.dumps(protocol, indent=2)}\n```\n"
     return text
+
+
+def _per_class_table(per_class: dict) -> str:
+    """One row per class, one column per measure (the union over classes, in first-seen order)."""
+    columns = list(dict.fromkeys(k for v in per_class.values() if isinstance(v, dict) for k in v))
+    lines = ["| class | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, values in per_class.items():
+        values = values if isinstance(values, dict) else {}
+        lines.append(f"| {name} | " + " | ".join(str(values.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_card(onnx_path: Path) -> tuple[Path, Path]:

@@ -57,6 +57,8 @@ def test_model_evaluation_writes_results_and_embeds_them(tiny_judge, synthetic_r
     assert info.metrics["protocol"]["samples_per_class"] == 20
     card = (tmp_path / "model.md").read_text()
     assert "| accuracy |" in card and "samples_per_class" in card
+    red = saved["per_class"]["red-disc"]
+    assert f"| red-disc | {red['accuracy']} | {red['frechet_distance']} |" in card
     # The same protocol gives the same numbers: every seed is pinned.
     again = run_eval(str(model), "--judge", str(tiny_judge), "--reference",
                      str(synthetic_reference), "--samples-per-class", "20", "--json",

@@ -123,15 +123,16 @@ def test_bad_models_and_outputs(tmp_path, corrupt_model, model_without_metadata,
                                 str(exported_model)), "cannot write")
 
 
-def test_missing_default_model_is_explained(tmp_path):
-    from inference.default_model import DEFAULT_MODEL_NAME, MODELS_DIR
+def test_missing_default_model_is_explained(monkeypatch, capsys, tmp_path):
+    import inference.default_model
+    from inference.cli import main
 
-    if (MODELS_DIR / DEFAULT_MODEL_NAME).is_file():
-        pytest.skip("a default model is shipped")
-    env = {k: v for k, v in os.environ.items() if k != "CGAN_MODEL"}
-    result = subprocess.run([sys.executable, "-m", "inference.cli", "--label", "dog"],
-                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
-    assert_one_line_error(result, "no default model is shipped")
+    monkeypatch.delenv(inference.default_model.ENV_VAR, raising=False)
+    monkeypatch.setattr(inference.default_model, "MODELS_DIR", tmp_path / "no-shipped-model")
+    assert main(["--label", "dog", "-o", str(tmp_path / "dog.png")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cgan-infer: error: no default model")
+    assert not (tmp_path / "dog.png").exists()
 
 
 def test_all_labels_grid(exported_model, tmp_path):
