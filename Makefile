@@ -88,6 +88,7 @@ cifar10-models: $(VENV)/.installed-export
 	mkdir -p $(RESULTS)
 	$(BIN)/cgan-eval inference/models/cifar10.onnx --embed -o $(RESULTS)/cifar10-sngan.eval.json
 	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed -o $(RESULTS)/cifar10-dcgan.eval.json
+	cp models/cifar10-dcgan.md models/cifar10-dcgan.png $(RESULTS)/
 	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) -o $(RESULTS)/cifar10-real.eval.json
 
 test: $(VENV)/.installed-all
