@@ -105,10 +105,10 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
 
 def test_shipped_judge_knows_cifar10(cifar10_dir):
     from training.data.folder import load_folder
-    from training.evaluation.cli import DEFAULT_JUDGE
+    from training.evaluation import SHIPPED_JUDGE
     from training.evaluation.judge_io import load_judge
 
-    judge = load_judge(DEFAULT_JUDGE)
+    judge = load_judge(SHIPPED_JUDGE)
     assert judge.labels == sorted(judge.labels) and len(judge.labels) == 10
     test = load_folder(cifar10_dir / "test", 32)
     keep = np.concatenate([np.flatnonzero(test.labels == k)[:30] for k in range(10)])

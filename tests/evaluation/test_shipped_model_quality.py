@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.default_model import DEFAULT_MODEL_NAME, MODELS_DIR
-from training.evaluation.cli import DEFAULT_JUDGE
+from inference.default_model import shipped_model_path
+from training.evaluation import SHIPPED_JUDGE
 
-SHIPPED = MODELS_DIR / DEFAULT_MODEL_NAME
+SHIPPED = shipped_model_path()
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model here")
@@ -20,7 +20,7 @@ def test_judge_recognises_the_requested_classes():
     from training.evaluation.metrics import accuracy
 
     generator = ImageGenerator(SHIPPED, provider="cpu")
-    judge = load_judge(DEFAULT_JUDGE)
+    judge = load_judge(SHIPPED_JUDGE)
     assert judge.labels == generator.labels
     per_class = 40
     classes = np.repeat(np.arange(10), per_class)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.default_model import DEFAULT_MODEL_NAME, ENV_VAR, MODELS_DIR
+from inference.default_model import ENV_VAR, shipped_model_path
 
-SHIPPED = MODELS_DIR / DEFAULT_MODEL_NAME
+SHIPPED = shipped_model_path()
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
 

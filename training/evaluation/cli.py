@@ -11,8 +11,7 @@ from pathlib import Path
 from inference.cliutil import OneLineArgumentParser, fail, positive_int
 from inference.errors import InferenceError
 from training.errors import UserError
-
-DEFAULT_JUDGE = Path(__file__).resolve().parent / "judge_cifar10.weights.h5"
+from training.evaluation import SHIPPED_JUDGE
 
 EXAMPLES = """\
 examples:
@@ -31,7 +30,7 @@ def build_parser() -> OneLineArgumentParser:
                         help="measure real class-folder images instead of a model (ceiling)")
     parser.add_argument("--reference", default="../shared/datasets/cifar10/test",
                         help="class-folder reference split (default: the CIFAR-10 test copy)")
-    parser.add_argument("--judge", type=Path, default=DEFAULT_JUDGE, help="judge weights")
+    parser.add_argument("--judge", type=Path, default=SHIPPED_JUDGE, help="judge weights")
     parser.add_argument("--samples-per-class", type=positive_int, default=1000)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--truncation", type=float)

@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from training.evaluation import SHIPPED_JUDGE
 from training.quiet import quiet_tensorflow
-
-DEFAULT_OUT = Path(__file__).resolve().parent / "judge_cifar10.weights.h5"
 
 
 def sha256(path: Path) -> str:
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", default="../shared/datasets/cifar10/train")
     parser.add_argument("--test", default="../shared/datasets/cifar10/test")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=SHIPPED_JUDGE)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=32)
