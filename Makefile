@@ -21,6 +21,8 @@ CIFAR10_SNGAN := --arch sngan --g-channels 64 --d-channels 32 --g-lr 2e-4 --d-lr
   --beta1 0.0 --beta2 0.9
 CIFAR10_DCGAN := --arch dcgan --g-channels 64 --d-channels 64 --g-lr 2e-4 --d-lr 2e-4 \
   --beta1 0.5 --beta2 0.999
+# make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
+STUDY_MINUTES ?= 20
 # make scrape / make dataset
 LABELS ?= cat dog horse
 LIMIT  ?= 500
@@ -28,7 +30,7 @@ OUT    ?= data/mine
 SIZE   ?= 64
 MIN_PER_CLASS ?= 50
 
-.PHONY: help train demo pipeline cifar10-models test lint bench export evaluate judge dashboard scrape dataset clean
+.PHONY: help train demo pipeline cifar10-models recipe-study test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
 	@echo "make demo       generated/demo.png from the shipped CIFAR-10 model (base install, seconds)"
@@ -36,6 +38,8 @@ help:
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
 	@echo "make cifar10-models  retrain, export and evaluate the shipped model and its dcgan baseline"
 	@echo "                (MINUTES=$(MINUTES) of wall time, one CPU core each, at the same time)"
+	@echo "make recipe-study  CIFAR-10 recipes at equal CPU time (STUDY_MINUTES=$(STUDY_MINUTES) each,"
+	@echo "                two at a time, resumable) -> docs/results/recipes.{md,png}"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
 	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..."
 	@echo "make dashboard  the Streamlit app (generate, explore, inspect, training runs)"
@@ -90,6 +94,9 @@ cifar10-models: $(VENV)/.installed-export
 	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed -o $(RESULTS)/cifar10-dcgan.eval.json
 	cp models/cifar10-dcgan.md models/cifar10-dcgan.png $(RESULTS)/
 	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) -o $(RESULTS)/cifar10-real.eval.json
+
+recipe-study: $(VENV)/.installed-export
+	$(BIN)/python benchmarks/recipe_study.py all --minutes $(STUDY_MINUTES)
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q

@@ -34,7 +34,7 @@ def bare_step_rate(config, steps: int) -> float:
     data = make_shapes(10, 100, config.resolution)
     config.labels = data.names
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = GANTrainer(config, tf.distribute.get_strategy(), Path(tmp))
+        trainer = GANTrainer(config, tf.distribute.get_strategy(), RunDir(Path(tmp)))
         iterator = iter(make_dataset(data.images, data.labels, config.batch_size, config.seed))
         for _ in range(3):
             trainer.train_step(iterator)["d_loss"].numpy()

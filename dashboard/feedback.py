@@ -1,17 +1,18 @@
-"""Failures a user caused or can fix are shown as one-line error boxes, never tracebacks."""
+"""Failures are shown as one-line error boxes, never tracebacks: what the user caused or
+can fix says what to do; anything else is a bug, logged with its traceback on the server."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import streamlit as st
 
 from inference.errors import InferenceError
 
-T = TypeVar("T")
 MAX_MESSAGE = 300
+log = logging.getLogger("cgan.dashboard")
 
 
 class DashboardError(Exception):
@@ -32,22 +33,18 @@ def file_size(size: int) -> str:
     return f"{size / 10**3:.0f} kB" if size >= 10**3 else f"{size} bytes"
 
 
-def run_model(call: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Call the generator; onnxruntime's own failures (say, out of memory) become an
-    InferenceError so that they reach the user as one line like every other model error."""
-    try:
-        return call(*args, **kwargs)
-    except InferenceError:
-        raise
-    except Exception as exc:  # onnxruntime raises several unrelated types
-        raise InferenceError(f"the model failed to run: {one_line(exc)}") from None
-
-
 @contextmanager
 def error_box() -> Iterator[None]:
-    """Show InferenceError and DashboardError raised in the block as st.error and go on
-    with the rest of the page; anything else is a bug and is left to propagate."""
+    """Show an error raised in the block as st.error and go on with the rest of the page.
+    InferenceError and DashboardError are the user's to fix; anything else is a bug: the
+    page says so in one line and the server log gets the traceback. Streamlit's own
+    control flow (rerun, stop) derives from BaseException and passes through."""
     try:
         yield
     except (InferenceError, DashboardError) as exc:
         st.error(one_line(exc), icon=":material/error:")
+    except Exception as exc:
+        log.exception("dashboard bug")
+        st.error(f"Something went wrong inside the dashboard ({type(exc).__name__}: "
+                 f"{one_line(exc)}); the details are in the server log.",
+                 icon=":material/bug_report:")

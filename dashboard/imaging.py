@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from inference.grid import make_grid
+from inference.limits import check_request
 
 TARGET_TILE_PX = 96
 MAX_ZOOM = 8
@@ -39,6 +40,7 @@ def png_bytes(picture: Image.Image | np.ndarray) -> bytes:
 def grid_png(images: np.ndarray, rows: int, scale: int,
              row_labels: Sequence[str] | None = None) -> bytes:
     """The grid picture the views show and offer for download, as PNG bytes."""
+    check_request(len(images), images.shape[1], scale)
     return png_bytes(make_grid(images, rows=rows, scale=scale, row_labels=row_labels))
 
 
@@ -48,6 +50,7 @@ def gif_bytes(frames: np.ndarray, scale: int, frame_ms: int, bounce: bool) -> by
     order = list(range(len(frames)))
     if bounce and len(frames) > 2:
         order += order[-2:0:-1]
+    check_request(len(order), frames.shape[1], scale)
     pictures = [Image.fromarray(enlarge(frames[i], scale)) for i in order]
     buffer = io.BytesIO()
     pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],

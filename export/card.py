@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from inference.generator import ImageGenerator
+from inference.metadata import ModelInfo
 
 CARD_SEEDS = tuple(range(8))
 
@@ -64,7 +65,7 @@ no truncation, one row per class.*
 | dataset | {info.dataset} |
 | classes | {len(info.labels)}: {', '.join(info.labels)} |
 | latent_dim | {info.latent_dim} |
-| training | {info.training_steps} generator steps, {info.epochs:.2f} epochs |
+| training | {info.training_steps} generator steps, {info.epochs:.2f} epochs{_cpu_hours(info)} |
 | source run | `{info.source_run}` |
 | exported | {info.export_time} |
 | parity with Keras | max abs difference {info.parity_max_abs_diff:.2e} at batch sizes 1, 7, 64 |
@@ -82,3 +83,8 @@ fields above are in the file's metadata (`cgan-infer --info --model {onnx_path.n
     card_path = onnx_path.with_suffix(".md")
     card_path.write_text(card)
     return card_path, grid_path
+
+
+def _cpu_hours(info: ModelInfo) -> str:
+    hours = info.extra.get("training_cpu_hours")
+    return f", {hours:.2f} CPU-hours" if isinstance(hours, (int, float)) else ""

@@ -42,12 +42,15 @@ def project_version() -> str:
         return "unknown"
 
 
-def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float]:
+def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float, float | None]:
+    """Step, epochs and cumulative training CPU-hours (None when not recorded)."""
     step = int(checkpoint.rsplit("-", 1)[-1])
     progress = run.read_progress()
-    if progress.get("step") == step:
-        return step, float(progress.get("epoch", 0.0))
-    return step, 0.0
+    if progress.get("step") != step:
+        return step, 0.0, None
+    epoch, hours = progress.get("epoch", 0.0), progress.get("cpu_hours")
+    epoch = float(epoch) if isinstance(epoch, (int, float)) else 0.0
+    return step, epoch, float(hours) if isinstance(hours, (int, float)) else None
 
 
 def _evaluation(run: RunDir) -> dict | None:
@@ -107,7 +110,7 @@ def export_run(run_dir: Path, out: Path, ema: bool = True, fp16: bool = False,
     if not worst <= PARITY_BOUND[precision]:
         raise ParityError(f"parity check failed: max abs difference {worst:.3g} between ONNX "
                           f"and Keras exceeds {PARITY_BOUND[precision]:g}; nothing written")
-    step, epochs = _training_progress(run, checkpoint_path)
+    step, epochs, cpu_hours = _training_progress(run, checkpoint_path)
     info = ModelInfo(
         labels=list(config.labels), latent_dim=config.latent_dim,
         image_size=config.resolution, arch=config.arch, dataset=config.data,
@@ -119,6 +122,7 @@ def export_run(run_dir: Path, out: Path, ema: bool = True, fp16: bool = False,
         parity_max_abs_diff=worst, metrics=_evaluation(run),
         extra={"parity_by_batch": {str(k): v for k, v in parity.items()},
                "parity_bound": PARITY_BOUND[precision],
+               "training_cpu_hours": cpu_hours,
                "training_config": config.to_dict()},
     )
     attach_metadata(model, info)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -15,14 +16,16 @@ from training.run_dir import RunDir
 
 def find_checkpoint(run: RunDir, name: str | None = None) -> str:
     if name:
+        if not re.fullmatch(r"ckpt-\d+", name):
+            raise UserError(f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500")
         path = run.checkpoints / name
         if not Path(f"{path}.index").is_file():
             raise UserError(f"checkpoint {name} not found in {run.checkpoints}")
         return str(path)
-    latest = tf.train.latest_checkpoint(str(run.checkpoints))
-    if latest is None:
+    prefixes = run.checkpoint_prefixes()
+    if not prefixes:
         raise UserError(f"{run.root} has no checkpoint to export (train it first)")
-    return latest
+    return str(prefixes[0])
 
 
 def restore_generator(run_dir: str | Path, ema: bool = True, checkpoint: str | None = None

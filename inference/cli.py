@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser, fail
+from inference.cliutil import OneLineArgumentParser, fail, non_negative_int, positive_float
 from inference.errors import InferenceError
 
 MAX_IMAGES = 10_000
@@ -35,9 +35,10 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--list-labels", action="store_true", help="print the labels and exit")
     parser.add_argument("--info", action="store_true", help="print the model's metadata")
     parser.add_argument("--n", type=int, help="images per label (seeds SEED..SEED+n-1)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="first seed (default 0)")
     parser.add_argument("--seeds", help="explicit seeds, e.g. 0-15,42 (overrides --seed/--n)")
-    parser.add_argument("--truncation", type=float,
+    parser.add_argument("--truncation", type=positive_float,
                         help="redraw noise beyond +-T (e.g. 0.7): less variety, more typical")
     parser.add_argument("--grid", action="store_true",
                         help="one image: a row per label, a column per seed")
@@ -57,9 +58,13 @@ def _labels(values: list[str]) -> list[str]:
 
 
 def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
+    from inference.generator import MAX_SEED
     from inference.seeds import parse_seeds
 
     limit = MAX_IMAGES // max(1, label_count)
+    if limit < 1:
+        raise InferenceError(f"{label_count} labels are too many: at most {MAX_IMAGES} images "
+                             "per call")
     if args.seeds is not None:
         if args.n is not None:
             raise InferenceError("give either --seeds or --n, not both")
@@ -70,9 +75,19 @@ def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
     if count > limit:
         raise InferenceError(f"--n {count} is too many: at most {MAX_IMAGES} images per call "
                              f"({limit} per label here)")
-    if args.seed < 0:
-        raise InferenceError(f"--seed must be zero or more, not {args.seed}")
+    if args.seed + count - 1 > MAX_SEED:
+        raise InferenceError(f"--seed {args.seed} --n {count} goes beyond the largest seed "
+                             f"{MAX_SEED}")
     return list(range(args.seed, args.seed + count))
+
+
+def _file_in(folder: Path, name: str) -> Path:
+    """folder/name, refusing any name that would leave the folder (labels are checked when a
+    model loads; this keeps a file name made from one from ever acting as a path)."""
+    target = folder / name
+    if Path(name).name != name or name in (".", "..") or target.parent != folder:
+        raise InferenceError(f"refusing to write {name!r}: not a plain file name")
+    return target
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -114,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
     from inference.default_model import default_model_path
     from inference.generator import ImageGenerator
     from inference.grid import make_grid
+    from inference.limits import check_request
 
     started = time.perf_counter()
     labels = _labels(args.label)
@@ -123,7 +139,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.scale < 1 or args.scale > 32:
         raise InferenceError(f"--scale must be between 1 and 32, not {args.scale}")
     fmt = _format(args)
-    seeds = _seeds(args, len(labels)) if wants_images else []
     model_path = args.model or default_model_path()
     generator = ImageGenerator(model_path, provider=args.provider)
     loaded = time.perf_counter()
@@ -136,11 +151,14 @@ def run(args: argparse.Namespace) -> dict:
         return {}
     if [label.lower() for label in labels] == ["all"] and "all" not in generator.labels:
         labels = generator.labels
+    seeds = _seeds(args, len(labels))  # counted after `all` became every label
     indices = [generator.label_index(label) for label in labels]
     pairs = [(index, seed) for index in indices for seed in seeds]
     if args.out is not None and len(pairs) > 1 and not args.grid:
         raise InferenceError(f"--out names one file but {len(pairs)} images were asked for; "
                              "add --grid or use --outdir")
+    # The grid holds every image enlarged at once; single files one at a time.
+    check_request(len(pairs) if args.grid else 1, generator.info.image_size, args.scale)
     images = generator.generate([i for i, _ in pairs], [s for _, s in pairs], args.truncation)
     generated = time.perf_counter()
     names = generator.labels
@@ -148,7 +166,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.grid or len(pairs) == 1 and args.out is not None:
         picture = make_grid(images, rows=len(indices), scale=args.scale,
                             row_labels=[names[i] for i in indices]) if args.grid else None
-        target = args.out or args.outdir / f"grid.{fmt}"
+        target = args.out or _file_in(args.outdir, f"grid.{fmt}")
         if picture is None:
             image = images[0].repeat(args.scale, 0).repeat(args.scale, 1)
             _save(image, target, fmt)
@@ -159,7 +177,7 @@ def run(args: argparse.Namespace) -> dict:
         files = [{"path": str(target), "labels": [names[i] for i in indices], "seeds": seeds}]
     else:
         for (index, seed), image in zip(pairs, images, strict=True):
-            target = args.outdir / f"{names[index]}-seed{seed:04d}.{fmt}"
+            target = _file_in(args.outdir, f"{names[index]}-seed{seed:04d}.{fmt}")
             _save(image.repeat(args.scale, 0).repeat(args.scale, 1), target, fmt)
             files.append({"path": str(target), "label": names[index], "seed": seed})
     saved = time.perf_counter()

@@ -7,6 +7,7 @@ label and a seed always give the same image, whatever batch it is made in.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,26 +17,35 @@ from PIL import Image
 
 from inference.errors import InferenceError
 from inference.grid import make_grid, to_uint8
+from inference.limits import check_request
 from inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
-from inference.session import open_session
+from inference.session import first_line, open_session
 
 MAX_SEED = 2**32 - 1
+MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
+
+
+def check_truncation(truncation: float | None) -> None:
+    if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
+        raise InferenceError(f"truncation must be a finite positive number, not {truncation}")
 
 
 def noise_for_seed(seed: int, latent_dim: int, truncation: float | None = None) -> np.ndarray:
     """Standard normal noise from one seed; with truncation, values beyond +-t are redrawn
-    (the truncation trick: less variety, more typical images)."""
+    (the truncation trick: less variety, more typical images). After MAX_REDRAWS rounds the
+    rest is clipped, which only ever happens for truncations far below any useful one."""
     if not 0 <= seed <= MAX_SEED:
         raise InferenceError(f"seed {seed} is outside 0..{MAX_SEED}")
-    if truncation is not None and truncation <= 0:
-        raise InferenceError(f"truncation must be positive, not {truncation}")
+    check_truncation(truncation)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal(latent_dim)
     if truncation is not None:
-        outside = np.abs(z) > truncation
-        while outside.any():
-            z[outside] = rng.standard_normal(int(outside.sum()))
+        for _ in range(MAX_REDRAWS):
             outside = np.abs(z) > truncation
+            if not outside.any():
+                break
+            z[outside] = rng.standard_normal(int(outside.sum()))
+        z = np.clip(z, -truncation, truncation)
     return z.astype(np.float32)
 
 
@@ -60,6 +70,7 @@ class ImageGenerator:
         self._check_signature()
         self.batch_size = batch_size
         self.source = "<bytes>" if isinstance(model, bytes) else str(model)
+        self._run(np.zeros((1, self.info.latent_dim), np.float32), np.zeros(1, np.int64))
 
     def _check_signature(self) -> None:
         inputs = {i.name for i in self.session.get_inputs()}
@@ -67,6 +78,26 @@ class ImageGenerator:
         if inputs != {INPUT_NOISE, INPUT_LABEL} or OUTPUT_IMAGE not in outputs:
             raise InferenceError(f"the model's inputs {sorted(inputs)} / outputs "
                                  f"{sorted(outputs)} are not the cgan export contract")
+        types = {i.name: i.type for i in self.session.get_inputs()}
+        if types != {INPUT_NOISE: "tensor(float)", INPUT_LABEL: "tensor(int64)"}:
+            raise InferenceError(f"the model's input types {types} are not the cgan export "
+                                 "contract (float noise, int64 label)")
+
+    def _run(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """One batch through the session; the output must be [N, S, S, 3] with S the
+        metadata's image_size (checked at load on one image, then on every batch)."""
+        try:
+            (images,) = self.session.run([OUTPUT_IMAGE], {INPUT_NOISE: noise,
+                                                          INPUT_LABEL: labels})
+        except Exception as exc:  # onnxruntime's own error types (memory, bad graph)
+            raise InferenceError(f"the model failed to run: {first_line(exc)}") from None
+        size = self.info.image_size
+        expected = (len(labels), size, size, 3)
+        if not isinstance(images, np.ndarray) or images.shape != expected:
+            shape = list(getattr(images, "shape", []))
+            raise InferenceError(f"the model's output is shaped {shape}, not {list(expected)} "
+                                 "as its metadata says")
+        return images
 
     @property
     def labels(self) -> list[str]:
@@ -102,16 +133,11 @@ class ImageGenerator:
                                  f"{self.info.latent_dim}], not {list(noise.shape)}")
         if label_array.size and (label_array.min() < 0 or label_array.max() >= len(self.labels)):
             raise InferenceError(f"label indices must be in 0..{len(self.labels) - 1}")
+        check_request(len(label_array), self.info.image_size)
         chunks = []
         for start in range(0, len(label_array), self.batch_size):
             stop = start + self.batch_size
-            feed = {INPUT_NOISE: noise[start:stop], INPUT_LABEL: label_array[start:stop]}
-            try:
-                (images,) = self.session.run([OUTPUT_IMAGE], feed)
-            except Exception as exc:  # onnxruntime's own error types (memory, bad graph)
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                raise InferenceError(f"the model failed to run: {first[:200]}") from None
-            chunks.append(to_uint8(images))
+            chunks.append(to_uint8(self._run(noise[start:stop], label_array[start:stop])))
         if not chunks:
             size = self.info.image_size
             return np.zeros((0, size, size, 3), np.uint8)
@@ -122,6 +148,7 @@ class ImageGenerator:
         """One image per (label, seed) pair."""
         if len(labels) != len(seeds):
             raise InferenceError("give one seed per label")
+        check_request(len(seeds), self.info.image_size, latent_dim=self.info.latent_dim)
         indices = [self.label_index(label) for label in labels]
         noise = np.stack([noise_for_seed(int(s), self.info.latent_dim, truncation)
                           for s in seeds]) if seeds else np.zeros((0, self.info.latent_dim))
@@ -132,6 +159,7 @@ class ImageGenerator:
         """`frames` images along a spherical path from seed_a's noise to seed_b's."""
         if frames < 2:
             raise InferenceError("an interpolation needs at least 2 frames")
+        check_request(frames, self.info.image_size, latent_dim=self.info.latent_dim)
         a = noise_for_seed(seed_a, self.info.latent_dim, truncation)
         b = noise_for_seed(seed_b, self.info.latent_dim, truncation)
         noise = np.stack([slerp(a, b, t) for t in np.linspace(0.0, 1.0, frames)])
@@ -146,6 +174,7 @@ class ImageGenerator:
                    scale: int = 2) -> Image.Image:
         """One row per class, one column per seed, names on the left."""
         count = len(self.labels)
+        check_request(count * len(seeds), self.info.image_size, scale, self.info.latent_dim)
         images = self.generate([k for k in range(count) for _ in seeds], list(seeds) * count,
                                truncation)
         return make_grid(images, rows=count, scale=scale, row_labels=self.labels)

@@ -8,10 +8,16 @@ tools such as Netron show them one by one.
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from inference.errors import MetadataError
+from inference.limits import MAX_IMAGE_SIZE, MAX_LATENT_DIM
+
+MAX_LABEL_LENGTH = 100
+MAX_LABELS = 10_000
 
 CONTRACT = "cgan-onnx/1"
 CONTRACT_KEY = "contract"
@@ -61,12 +67,13 @@ class ModelInfo:
             raise MetadataError(f"the model follows another contract, not {CONTRACT}")
         known = {f.name for f in fields(cls)}
         info = cls(**{k: v for k, v in values.items() if k in known})
-        if (not isinstance(info.labels, list) or not info.labels
-                or not all(isinstance(x, str) for x in info.labels)):
-            raise MetadataError("the model's labels metadata is not a list of names")
-        if not (isinstance(info.latent_dim, int) and info.latent_dim > 0
-                and isinstance(info.image_size, int) and info.image_size > 0):
-            raise MetadataError("the model's latent_dim or image_size metadata is not valid")
+        check_labels(info.labels)
+        for name, limit in (("latent_dim", MAX_LATENT_DIM), ("image_size", MAX_IMAGE_SIZE)):
+            value = getattr(info, name)
+            if not (isinstance(value, int) and not isinstance(value, bool)
+                    and 0 < value <= limit):
+                raise MetadataError(f"the model's {name} metadata must be a whole number "
+                                    f"in 1..{limit}, not {str(value)[:40]!r}")
         info._check_types()
         return info
 
@@ -81,7 +88,44 @@ class ModelInfo:
             expected[name] = str
         wrong = [name for name, kinds in expected.items()
                  if not isinstance(getattr(self, name), kinds)
-                 or isinstance(getattr(self, name), bool)]
+                 or isinstance(getattr(self, name), bool)
+                 or isinstance(getattr(self, name), float)
+                 and not math.isfinite(getattr(self, name))]
         if wrong:
             raise MetadataError("the model's metadata has wrongly typed fields: "
                                 + ", ".join(wrong))
+
+
+def check_labels(labels: object) -> None:
+    """Labels become parts of file names (`dog-seed0007.png`) and page text: each must be a
+    non-empty name without path separators, `..`, NUL or other control characters, and no
+    two may be equal in any case (the CLI finds labels case-insensitively)."""
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise MetadataError("the model's labels metadata is not a list of names")
+    if len(labels) > MAX_LABELS:
+        raise MetadataError(f"the model has {len(labels)} labels; at most {MAX_LABELS} are allowed")
+    seen: set[str] = set()
+    for label in labels:
+        problem = _label_problem(label)
+        if problem:
+            raise MetadataError(f"the model's label {label[:40]!r} is not usable: {problem}")
+        folded = label.casefold()
+        if folded in seen:
+            raise MetadataError(f"the model's label {label[:40]!r} appears twice")
+        seen.add(folded)
+
+
+def _label_problem(label: str) -> str | None:
+    if not label.strip():
+        return "it is empty"
+    if len(label) > MAX_LABEL_LENGTH:
+        return f"it is longer than {MAX_LABEL_LENGTH} characters"
+    if any(unicodedata.category(ch).startswith("C") for ch in label):
+        return "it holds control characters"
+    if "/" in label or "\\" in label:
+        return "it holds a path separator"
+    if label.strip(" .") == "":
+        return "it is only dots"
+    if label != label.strip():
+        return "it starts or ends with white space"
+    return None

@@ -1,7 +1,15 @@
-"""Opening an onnxruntime session on the provider the user asked for, quietly."""
+"""Opening an onnxruntime session on the provider the user asked for, quietly and safely.
+
+A model file is untrusted input: its initializers may name *external data* files. From a
+path, onnxruntime resolves them inside the model's own folder only (it refuses `..`,
+absolute paths and symlinks that leave it). From bytes it would resolve them against the
+process's working folder, so bytes are written to a private, empty temporary folder first
+and loaded from there: a model that names any external file then fails to load.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import onnxruntime as ort
@@ -21,11 +29,28 @@ def _options() -> ort.SessionOptions:
 
 
 def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:
+    if isinstance(model, bytes):
+        with tempfile.TemporaryDirectory(prefix="cgan-model-") as private:  # mode 0700
+            path = Path(private) / "model.onnx"
+            path.write_bytes(model)
+            try:
+                return _open(str(path), providers)  # external data is read at load
+            except InferenceError as exc:
+                if "external data" in str(exc).lower():
+                    raise InferenceError("cannot load the model: it refers to external data "
+                                         "files, which a model given as bytes (an upload) "
+                                         "may not use") from None
+                raise
     try:
         return ort.InferenceSession(model, sess_options=_options(), providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InferenceError(f"cannot load the model: {first[:200]}") from None
+        raise InferenceError(f"cannot load the model: {first_line(exc)}") from None
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an onnxruntime error, which can run to pages of graph dump."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.InferenceSession:

@@ -11,13 +11,22 @@ from typing import Any
 from inference.cliutil import (
     OneLineArgumentParser,
     fail,
+    non_negative_float,
     non_negative_int,
     open_fraction,
     positive_int,
 )
-from training.config import PRESETS, TrainConfig, check_resumable, load_config, make_config
+from training.config import (
+    PRESETS,
+    TrainConfig,
+    check_resumable,
+    load_config,
+    make_config,
+    validate_config,
+)
 from training.errors import UserError
 from training.models.spec import ARCHS, RESOLUTIONS
+from training.run_dir import RunDir
 
 EXAMPLES = """\
 examples:
@@ -46,7 +55,8 @@ OPTION_FIELDS = {
     "steps": "steps", "g_lr": "g_lr", "d_lr": "d_lr", "beta1": "beta1", "beta2": "beta2",
     "d_steps": "d_steps", "d_pretrain_steps": "d_pretrain_steps", "ema_decay": "ema_decay",
     "diffaugment": "diffaugment", "seed": "seed", "mixed_precision": "mixed_precision",
-    "multi_worker": "multi_worker", "log_every": "log_every",
+    "multi_worker": "multi_worker", "log_every": "log_every", "aux_weight": "aux_weight",
+    "cpu_minutes": "cpu_minutes",
     "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
 }
 
@@ -78,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--d-pretrain-steps", type=non_negative_int,
                         help="D-only warm-up updates before the GAN loop (default 0)")
     parser.add_argument("--ema-decay", type=open_fraction, help="decay of the EMA generator")
+    parser.add_argument("--aux-weight", type=non_negative_float,
+                        help="weight of D's auxiliary class head (AC-GAN loss beside the "
+                             "projection; sngan only; 0 = off, the default)")
+    parser.add_argument("--cpu-minutes", type=non_negative_float,
+                        help="stop with a checkpoint once the run has used this much CPU time "
+                             "in training, summed over resumes (0 = no limit)")
     parser.add_argument("--diffaugment", metavar="POLICIES",
                         help="comma-separated subset of translation,color,cutout ('' = off)")
     parser.add_argument("--seed", type=int)
@@ -100,6 +116,8 @@ def _explicit(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """A new run: preset plus options. A resume: the saved config plus compatible options."""
     explicit = _explicit(args)
+    if args.run_dir.exists() and not args.run_dir.is_dir():
+        raise UserError(f"--run-dir {args.run_dir} is a file, not a folder")
     if args.resume:
         saved = load_config(args.run_dir)
         if args.preset is not None:
@@ -109,25 +127,12 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             setattr(saved, name, value)
         config = saved
     else:
-        if (args.run_dir / "checkpoints" / "checkpoint").is_file():
+        if RunDir(args.run_dir).has_checkpoint():
             raise UserError(f"{args.run_dir} already holds a run; add --resume to continue it "
                             "or choose another --run-dir")
         config = make_config(args.preset or "cifar10", explicit)
-    _validate(config)
+    validate_config(config)
     return config
-
-
-def _validate(config: TrainConfig) -> None:
-    from training.augment import POLICIES
-
-    unknown = set(config.augmentations) - set(POLICIES)
-    if unknown:
-        raise UserError(f"unknown --diffaugment policy {', '.join(sorted(unknown))}; "
-                        f"choose from {', '.join(POLICIES)}")
-    if config.arch not in ARCHS:
-        raise UserError(f"unknown arch {config.arch!r}; choose one of {', '.join(ARCHS)}")
-    if config.resolution not in RESOLUTIONS:
-        raise UserError(f"resolution must be one of {RESOLUTIONS}")
 
 
 def main(argv: list[str] | None = None) -> int:

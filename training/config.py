@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import tomli_w
 
 from training.errors import UserError
-from training.models.spec import ModelSpec
+from training.models.spec import ARCHS, RESOLUTIONS, ModelSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,6 +43,8 @@ class TrainConfig:
     d_steps: int = 1
     d_pretrain_steps: int = 0
     ema_decay: float = 0.999
+    aux_weight: float = 0.0  # > 0 adds D's auxiliary class head and its cross-entropy losses
+    cpu_minutes: float = 0.0  # stop once the run has trained this long in CPU time (0 = never)
     diffaugment: str = ""  # comma-separated: translation,color,cutout
     seed: int = 0
     mixed_precision: bool = False
@@ -63,6 +66,7 @@ class TrainConfig:
             g_channels=self.g_channels,
             d_channels=self.d_channels,
             embed_dim=self.embed_dim,
+            aux_classifier=self.aux_weight > 0,
         )
 
     @property
@@ -77,7 +81,7 @@ class TrainConfig:
 # keep them, everything else (steps, learning rates, logging) may change between sessions.
 STRUCTURAL_FIELDS = (
     "arch", "resolution", "latent_dim", "g_channels", "d_channels", "embed_dim",
-    "labels", "mixed_precision",
+    "labels", "mixed_precision", "aux_weight",
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -114,18 +118,91 @@ def save_config(config: TrainConfig, run_dir: Path) -> None:
 
 
 def load_config(run_dir: Path) -> TrainConfig:
+    """The run's saved config, every value checked: the file may be damaged or hand-edited."""
     path = run_dir / CONFIG_NAME
     if not path.is_file():
         raise UserError(f"{run_dir} is not a run directory (no {CONFIG_NAME})")
     try:
         values = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise UserError(f"{path} is not valid TOML: {exc}") from None
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"{path} has unknown keys: {', '.join(unknown)}")
-    return TrainConfig(**values)
+    for name in ("labels",):
+        if name not in values:
+            raise UserError(f"{path}: {name} is missing")
+    config = TrainConfig(**values)
+    validate_config(config, where=f"{path}: ")
+    if not config.labels:
+        raise UserError(f"{path}: labels is empty")
+    return config
+
+
+# Largest sensible values: a hand-edited config must not ask for terabytes.
+_POSITIVE_INTS = {
+    "latent_dim": 4096, "g_channels": 2048, "d_channels": 2048, "embed_dim": 4096,
+    "batch_size": 65_536, "steps": 10**9, "d_steps": 100, "log_every": 10**9,
+    "checkpoint_every": 10**9, "keep_checkpoints": 10**6, "samples_per_class": 64,
+    "synthetic_classes": 1000, "synthetic_per_class": 100_000,
+}
+
+
+def validate_config(config: TrainConfig, where: str = "") -> None:
+    """One line naming the key and the problem for the first bad value, else nothing."""
+    def bad(name: str, problem: str) -> UserError:
+        value = getattr(config, name)
+        return UserError(f"{where}{name} = {str(value)[:40]!r}: {problem}")
+
+    for item in dataclasses.fields(TrainConfig):
+        value, default = getattr(config, item.name), item.default
+        if default is dataclasses.MISSING:  # labels: a list of names
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise bad(item.name, "must be a list of names")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise bad(item.name, "must be true or false")
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad(item.name, "must be a whole number")
+        elif isinstance(default, float):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                    not math.isfinite(value):
+                raise bad(item.name, "must be a finite number")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise bad(item.name, "must be text")
+    for name, limit in _POSITIVE_INTS.items():
+        if not 1 <= getattr(config, name) <= limit:
+            raise bad(name, f"must be between 1 and {limit}")
+    for name in ("d_pretrain_steps", "seed"):
+        if getattr(config, name) < 0:
+            raise bad(name, "must not be negative")
+    for name in ("aux_weight", "cpu_minutes"):
+        if getattr(config, name) < 0:
+            raise bad(name, "must not be negative")
+    for name in ("g_lr", "d_lr"):
+        if not 0 < getattr(config, name) <= 1:
+            raise bad(name, "must be above 0 and at most 1")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(config, name) < 1:
+            raise bad(name, "must be at least 0 and below 1")
+    if not 0 < config.ema_decay < 1:
+        raise bad("ema_decay", "must be between 0 and 1")
+    if config.arch not in ARCHS:
+        raise bad("arch", f"choose one of {', '.join(ARCHS)}")
+    if config.resolution not in RESOLUTIONS:
+        raise bad("resolution", f"must be one of {', '.join(map(str, RESOLUTIONS))}")
+    if config.aux_weight > 0 and config.arch != "sngan":
+        raise bad("aux_weight", "the auxiliary class head exists for the sngan arch only")
+    from training.augment import POLICIES
+
+    unknown = sorted(set(config.augmentations) - set(POLICIES))
+    if unknown:
+        raise bad("diffaugment", f"unknown policy {', '.join(unknown)}; choose from "
+                                 f"{', '.join(POLICIES)}")
+    if config.preset not in PRESETS:
+        raise bad("preset", f"choose one of {', '.join(PRESETS)}")
 
 
 def check_resumable(saved: TrainConfig, requested: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from training.pipeline import make_dataset
 from training.plots import save_loss_curve, save_sample_grid
 from training.run_dir import RunDir
 from training.signals import GracefulStop
-from training.trainer import METRIC_NAMES, GANTrainer
+from training.trainer import GANTrainer
 
 
 @dataclass
@@ -61,15 +61,16 @@ class _MetricsWindow:
         self.metrics.append(metrics)
         self.in_step += step_seconds
 
-    def record(self, step: int, epoch: float) -> dict:
+    def record(self, step: int, epoch: float, cpu_seconds: float) -> dict:
         """Means of the window's metrics, throughput, and the loop's own overhead: the
         share of wall time outside the compiled step (logging, grids, checkpoints)."""
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         record: dict = {"step": step, "epoch": round(epoch, 4)}
-        for name in METRIC_NAMES:
+        for name in self.metrics[0]:
             record[name] = float(np.mean([m[name].numpy() for m in self.metrics]))
         record["images_per_sec"] = len(self.metrics) * self.images_per_step / elapsed
         record["loop_overhead"] = max(0.0, 1.0 - self.in_step / elapsed)
+        record["cpu_minutes"] = round(cpu_seconds / 60.0, 3)
         record["time"] = time.time()
         self._reset()
         return record
@@ -120,7 +121,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if config.mixed_precision else "float32")
     try:
-        trainer = GANTrainer(config, strategy, run.checkpoints)
+        trainer = GANTrainer(config, strategy, run)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     restored = trainer.restore_latest() if resume else None
@@ -141,13 +142,18 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     fixed_noise = run.load_or_make_fixed_noise(config.samples_per_class, config.latent_dim,
                                                config.seed)
     epoch_of = lambda: trainer.examples_seen(global_batch) / len(data)  # noqa: E731
+    cpu_at_start, cpu_before = time.process_time(), float(trainer.cpu_seconds.numpy())
+    cpu_seconds = lambda: cpu_before + time.process_time() - cpu_at_start  # noqa: E731
+    cpu_budget = config.cpu_minutes * 60.0 if config.cpu_minutes > 0 else math.inf
 
     def sample(path: Path) -> None:
         save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
 
     def checkpoint_now() -> str:
+        trainer.cpu_seconds.assign(cpu_seconds())
         path = trainer.save()
         run.write_progress({"step": int(trainer.step.numpy()), "epoch": round(epoch_of(), 4),
+                            "cpu_hours": round(cpu_seconds() / 3600.0, 4),
                             "examples_seen": trainer.examples_seen(global_batch),
                             "dataset_size": len(data), "checkpoint": Path(path).name,
                             "time": time.time()})
@@ -162,13 +168,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         step, last_epoch = start_step, math.floor(epoch_of())
         checkpoint, saved_step = restored, (start_step if restored else None)
         try:
-            while step < config.steps and not stop.requested:
+            while step < config.steps and not stop.requested and cpu_seconds() < cpu_budget:
                 step_started = time.perf_counter()
                 window.add(trainer.train_step(iterator), time.perf_counter() - step_started)
                 step += 1
                 bar.advance()
                 if step % config.log_every == 0 or step == config.steps:
-                    record = window.record(step, epoch_of())
+                    record = window.record(step, epoch_of(), cpu_seconds())
                     run.append_metrics(record)
                     bar.report(record)
                 epoch = math.floor(epoch_of())
@@ -184,5 +190,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
                 checkpoint = checkpoint_now()
             save_loss_curve(run.read_metrics(), run.loss_curve)
             sample(run.samples / "latest.png")
+    if cpu_seconds() >= cpu_budget and progress:
+        print(f"the run has used its {config.cpu_minutes:g} CPU minutes", file=sys.stderr)
     return SessionResult(step=int(trainer.step.numpy()), epoch=epoch_of(),
                          stopped_by=stop.requested, checkpoint=checkpoint)

@@ -58,7 +58,27 @@ class RunDir:
         return self.samples / f"epoch_{epoch:04d}.png"
 
     def has_checkpoint(self) -> bool:
-        return (self.checkpoints / "checkpoint").is_file()
+        return bool(self.checkpoint_prefixes())
+
+    def checkpoint_prefixes(self) -> list[Path]:
+        """Every checkpoint whose index file exists, newest (highest step) first.
+
+        Found from the files themselves rather than TensorFlow's `checkpoint` state file,
+        which can name a checkpoint whose files are gone."""
+        found = []
+        for index in self.checkpoints.glob("ckpt-*.index"):
+            number = index.name[len("ckpt-"):-len(".index")]
+            if number.isdigit():
+                found.append((int(number), self.checkpoints / index.name[:-len(".index")]))
+        return [prefix for _, prefix in sorted(found, reverse=True)]
+
+    def set_aside(self, prefix: Path) -> Path:
+        """Move an unreadable checkpoint's files to checkpoints/damaged/ (kept, not deleted)."""
+        damaged = self.checkpoints / "damaged"
+        damaged.mkdir(exist_ok=True)
+        for part in self.checkpoints.glob(prefix.name + ".*"):
+            part.replace(damaged / part.name)
+        return damaged
 
     def create(self) -> None:
         self.checkpoints.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import keras
@@ -11,15 +12,27 @@ from training.augment import diff_augment
 from training.config import TrainConfig
 from training.losses import LOSSES
 from training.models import build_discriminator, build_generator
+from training.run_dir import RunDir
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
+AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies
+
+
+def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32)))
 
 
 class GANTrainer:
     """Owns G, D, the EMA copy of G, both optimisers and every counter a resume needs."""
 
     def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy,
-                 checkpoint_dir: Path) -> None:
+                 run: RunDir) -> None:
         self.config = config
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
@@ -37,16 +50,24 @@ class GANTrainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="pretrain_step")
+            # Training CPU time summed over every session, saved with each checkpoint.
+            self.cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                           name="cpu_seconds")
             self.noise_rng = tf.random.Generator.from_seed(config.seed)
             self.augment_seed = keras.random.SeedGenerator(config.seed + 1)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator,
             ema_generator=self.ema_generator, g_optimizer=self.g_optimizer,
             d_optimizer=self.d_optimizer, step=self.step, pretrain_step=self.pretrain_step,
+            cpu_seconds=self.cpu_seconds,
             noise_rng=self.noise_rng, augment_seed=self.augment_seed.state,
         )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(checkpoint_dir), max_to_keep=config.keep_checkpoints,
+        self.run = run
+        self.manager = self._manager()
+
+    def _manager(self) -> tf.train.CheckpointManager:
+        return tf.train.CheckpointManager(
+            self.checkpoint, str(self.run.checkpoints), max_to_keep=self.config.keep_checkpoints,
             checkpoint_name="ckpt",
         )
 
@@ -61,11 +82,39 @@ class GANTrainer:
     # --- state -------------------------------------------------------------------------
 
     def restore_latest(self) -> str | None:
-        """Restore the newest checkpoint, if any; returns its path."""
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return latest
+        """Restore the newest readable checkpoint, if any; returns its path.
+
+        A checkpoint that cannot be read (a crash mid-write, a damaged disk) is moved to
+        checkpoints/damaged/ with one line on stderr, and the one before it is used: at most
+        one checkpoint interval of training is lost, never the run."""
+        skipped = False
+        for prefix in self.run.checkpoint_prefixes():
+            try:
+                self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+            except Exception as exc:  # TF raises OpError, IndexError, ValueError... here
+                reason = first_line(exc)
+                folder = self.run.set_aside(prefix)
+                print(f"checkpoint {prefix.name} is unreadable ({reason}); moved to {folder}, "
+                      "trying the one before it", file=sys.stderr)
+                skipped = True
+                continue
+            if skipped:
+                self._rewrite_state(prefix)
+            return str(prefix)
+        if skipped:
+            self._rewrite_state(None)
+        return None
+
+    def _rewrite_state(self, latest: Path | None) -> None:
+        """Point TensorFlow's `checkpoint` file at the checkpoints that remain."""
+        remaining = [str(p) for p in reversed(self.run.checkpoint_prefixes())]
+        state = self.run.checkpoints / "checkpoint"
+        if latest is None:
+            state.unlink(missing_ok=True)
+        else:
+            tf.compat.v1.train.update_checkpoint_state(
+                str(self.run.checkpoints), str(latest), all_model_checkpoint_paths=remaining)
+        self.manager = self._manager()
 
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
@@ -85,33 +134,56 @@ class GANTrainer:
     def _noise(self, batch: tf.Tensor) -> tf.Tensor:
         return self.noise_rng.normal((batch, self.config.latent_dim))
 
+    def _discriminate(self, images: tf.Tensor, labels: tf.Tensor
+                      ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(real/fake logits, class logits or None) in float32."""
+        outputs = self.discriminator([images, labels], training=True)
+        if self.config.aux_weight > 0:
+            logits, class_logits = outputs
+            return tf.cast(logits, tf.float32), tf.cast(class_logits, tf.float32)
+        return tf.cast(outputs, tf.float32), None
+
     def _d_replica_step(self, real: tf.Tensor, labels: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = tf.shape(labels)[0]
         fake = self.generator([self._noise(batch), labels], training=True)
         both_labels = tf.concat([labels, labels], axis=0)
         with tf.GradientTape() as tape:
             images = self._augment(tf.concat([real, tf.cast(fake, real.dtype)], axis=0))
-            logits = tf.cast(self.discriminator([images, both_labels], training=True), tf.float32)
+            logits, class_logits = self._discriminate(images, both_labels)
             real_logits, fake_logits = tf.split(logits, 2, axis=0)
-            loss = self.d_loss_fn(real_logits, fake_logits)
+            adversarial = self.d_loss_fn(real_logits, fake_logits)
+            loss = adversarial
+            if class_logits is not None:  # the class head learns from real images only
+                class_loss = _class_loss(labels, class_logits[:batch])
+                loss = loss + self.config.aux_weight * class_loss
             scaled = self.d_optimizer.scale_loss(loss / self.replicas)
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return {"d_loss": loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        metrics = {"d_loss": adversarial, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+                   "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        if class_logits is not None:
+            metrics["d_class"] = class_loss
+        return metrics
 
-    def _g_replica_step(self, labels: tf.Tensor) -> tf.Tensor:
+    def _g_replica_step(self, labels: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = tf.shape(labels)[0]
         with tf.GradientTape() as tape:
             fake = self.generator([self._noise(batch), labels], training=True)
-            logits = self.discriminator([self._augment(fake), labels], training=True)
-            loss = self.g_loss_fn(tf.cast(logits, tf.float32))
+            logits, class_logits = self._discriminate(self._augment(fake), labels)
+            adversarial = self.g_loss_fn(logits)
+            loss = adversarial
+            if class_logits is not None:  # G is pushed towards images of the asked class
+                class_loss = _class_loss(labels, class_logits)
+                loss = loss + self.config.aux_weight * class_loss
             scaled = self.g_optimizer.scale_loss(loss / self.replicas)
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return loss
+        metrics = {"g_loss": adversarial}
+        if class_logits is not None:
+            metrics["g_class"] = class_loss
+        return metrics
 
     def _update_ema(self) -> None:
         """EMA of every generator weight, BN statistics included. The decay ramps up from
@@ -131,12 +203,10 @@ class GANTrainer:
         for _ in range(self.config.d_steps):
             real, labels = next(iterator)
             d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels))
-        g_loss = self.strategy.run(self._g_replica_step, args=(labels,))
+        g_metrics = self.strategy.run(self._g_replica_step, args=(labels,))
         self.step.assign_add(1)
         self._update_ema()
-        metrics = {name: self._mean(value) for name, value in d_metrics.items()}
-        metrics["g_loss"] = self._mean(g_loss)
-        return metrics
+        return {name: self._mean(value) for name, value in {**d_metrics, **g_metrics}.items()}
 
     @tf.function
     def pretrain_step_fn(self, iterator) -> dict[str, tf.Tensor]:

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import state
-from dashboard.feedback import error_box, run_model
+from dashboard.feedback import error_box
 from dashboard.imaging import gif_bytes, grid_png
 from dashboard.loading import LoadedModel
 from dashboard.state import kept
@@ -47,8 +47,8 @@ def _interpolation(generator: ImageGenerator, settings: Settings) -> None:
     button_col.button("New seeds", icon=NEW_SEED_ICON, key="explore.new_seeds",
                       on_click=state.new_seed, args=(SEED_A, SEED_B))
 
-    images = run_model(generator.interpolate, generator.labels.index(label), seed_a, seed_b,
-                       frames, settings.truncation)
+    images = generator.interpolate(generator.labels.index(label), seed_a, seed_b, frames,
+                                   settings.truncation)
     scale = settings.scale_for(generator.info.image_size)
     strip = grid_png(images, rows=1, scale=scale)
     st.image(strip, output_format="PNG",
@@ -76,7 +76,7 @@ def _class_sweep(generator: ImageGenerator, settings: Settings) -> None:
     button_col.button("New seed", icon=NEW_SEED_ICON, key="explore.sweep_new_seed",
                       on_click=state.new_seed, args=(SWEEP_SEED,))
     seeds = range(seed, seed + columns)
-    sweeps = [run_model(generator.class_sweep, s, settings.truncation) for s in seeds]
+    sweeps = [generator.class_sweep(s, settings.truncation) for s in seeds]
     # [seeds, classes, H, W, 3] -> one row per class, one column per noise vector
     images = np.stack(sweeps, axis=1).reshape(-1, *sweeps[0].shape[1:])
     labels = generator.labels

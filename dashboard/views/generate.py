@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import state
-from dashboard.feedback import error_box, run_model
+from dashboard.feedback import error_box
 from dashboard.imaging import enlarge, grid_png, png_bytes
 from dashboard.loading import LoadedModel
 from dashboard.state import kept
@@ -50,7 +50,7 @@ def render(model: LoadedModel, settings: Settings) -> None:
     with error_box():
         started = time.perf_counter()
         index = labels.index(label)
-        images = run_model(generator.generate, [index] * count, seeds, settings.truncation)
+        images = generator.generate([index] * count, seeds, settings.truncation)
         generated = time.perf_counter()
         picture = grid_png(images, rows=rows, scale=scale)
         rendered = time.perf_counter()

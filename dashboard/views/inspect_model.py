@@ -14,7 +14,7 @@ import onnxruntime as ort
 import streamlit as st
 
 from dashboard import state
-from dashboard.feedback import error_box, file_size, run_model
+from dashboard.feedback import error_box, file_size
 from dashboard.latency import Latency, measure
 from dashboard.loading import LoadedModel
 from inference.metadata import ModelInfo
@@ -89,7 +89,7 @@ def _latency(model: LoadedModel) -> None:
         measured.pop(model.key, None)
     if model.key not in measured:
         with st.spinner("Timing the generator…"):
-            measured[model.key] = [run_model(measure, model.generator, batch, repeats)
+            measured[model.key] = [measure(model.generator, batch, repeats)
                                    for batch, repeats in LATENCY_BATCHES]
     rows = [(f"{r.batch} image{'s' if r.batch > 1 else ''}",
              f"{r.median_ms:.1f} ms ({r.images_per_s:.0f} images/s)")

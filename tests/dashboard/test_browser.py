@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard.conftest import APP
+from tests.hostile_models import hostile_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -46,8 +47,15 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-2000:]}")
 
 
+SECRET = b"\x00\x00\x00?"  # float32 0.5: what a model with external data would read
+
+
 @pytest.fixture
 def server(dashboard_files, tmp_path) -> Iterator[str]:
+    """The app served from a working folder that holds a file no upload may read."""
+    workdir = tmp_path / "server-cwd"
+    workdir.mkdir()
+    (workdir / "secret.txt").write_bytes(SECRET)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "streamlit.log"
@@ -57,7 +65,7 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
                "--server.port", str(port), "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     with log.open("w") as stream:
-        process = subprocess.Popen(command, cwd=APP.parents[1], env=env, stdout=stream,
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=stream,
                                    stderr=subprocess.STDOUT)
     try:
         _wait_healthy(url, process, log)
@@ -113,5 +121,32 @@ def test_pick_a_class_and_generate_in_chromium(server, tmp_path):
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"screenshot: {screenshot}")
             assert screenshot.stat().st_size > 10_000
+        finally:
+            browser.close()
+
+
+def test_hostile_upload_in_chromium(server, tmp_path):
+    """An upload whose weights point at a file in the server's folder: one error line on
+    the page, no image, and the page goes on working."""
+    evil = tmp_path / "evil.onnx"
+    evil.write_bytes(hostile_model(external="secret.txt").SerializeToString())
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(server)
+            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+            page.get_by_text("Upload", exact=True).click()
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+                str(evil))
+            alert = page.get_by_role("alert").filter(has_text="refers to external data")
+            alert.wait_for()
+            assert "evil.onnx" in alert.inner_text()
+            assert page.locator('[data-testid="stImage"] img').count() == 0
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.get_by_text("Shipped model", exact=True).click()  # back to a good model
+            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+            assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()

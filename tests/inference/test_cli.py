@@ -103,7 +103,7 @@ def test_list_labels_and_info(exported_model):
     (["--label", "0", "--seeds", "9-3"], "end is before"),
     (["--label", "0", "--n", "2", "-o", "x.png"], "add --grid or use --outdir"),
     (["--label", "0", "-o", "x.gif"], "use a .png, .jpg or .webp"),
-    (["--label", "0", "--truncation", "-1"], "truncation must be positive"),
+    (["--label", "0", "--truncation", "-1"], "--truncation: must be positive"),
     ([], "nothing to do"),
 ])
 def test_bad_arguments(exported_model, tmp_path, args, fragment):

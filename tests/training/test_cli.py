@@ -43,7 +43,7 @@ def test_help_shows_examples():
     (["--steps", "0"], "must be at least 1"),
     (["--steps", "many"], "expected a whole number"),
     (["--ema-decay", "1.5"], "must be between 0 and 1"),
-    (["--diffaugment", "flip"], "unknown --diffaugment policy flip"),
+    (["--diffaugment", "flip"], "diffaugment = 'flip': unknown policy flip"),
 ])
 def test_bad_options(tmp_path, args, fragment):
     assert_one_line_error(run_cli("--run-dir", str(tmp_path / "r"), *args), fragment)

@@ -33,6 +33,7 @@ def test_short_run_learns_the_conditioning(tmp_path):
     from inference.grid import to_uint8
     from training.config import load_config
     from training.models import build_generator
+    from training.run_dir import RunDir
     from training.trainer import GANTrainer
 
     config = tiny_config(steps=150, batch_size=32, g_channels=32, d_channels=32,
@@ -54,8 +55,7 @@ def test_short_run_learns_the_conditioning(tmp_path):
 
     import tensorflow as tf
 
-    trainer = GANTrainer(load_config(tmp_path), tf.distribute.get_strategy(),
-                         tmp_path / "checkpoints")
+    trainer = GANTrainer(load_config(tmp_path), tf.distribute.get_strategy(), RunDir(tmp_path))
     assert trainer.restore_latest() is not None
     per_class = 25
     labels = np.repeat(np.arange(CLASSES, dtype=np.int32), per_class)

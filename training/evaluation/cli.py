@@ -1,5 +1,7 @@
 """`cgan-eval`: how good are a model's images? Judge accuracy, Frechet distance and
-precision/recall against the CIFAR-10 test split, under a pinned protocol."""
+precision/recall against the CIFAR-10 test split, under a pinned protocol; and, as an
+independent view, the same distances in a pretrained ImageNet network's features plus
+its zero-shot class agreement."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ examples:
   cgan-eval models/cifar10.onnx --embed               # also store the metrics in the model
   cgan-eval --real ../shared/datasets/cifar10/train   # the ceiling: real images, same protocol
   cgan-eval models/cifar10.onnx --inception-weights inception_v3.weights.h5   # + FID, IS
+  cgan-eval models/cifar10.onnx --no-imagenet         # judge figures only (faster)
 """
 
 
@@ -36,6 +39,15 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--truncation", type=float)
     parser.add_argument("--inception-weights", type=Path,
                         help="InceptionV3 ImageNet weights file, for the standard FID and IS")
+    view = parser.add_argument_group("independent view: a pretrained ImageNet network "
+                                     "(docs/imagenet.md)")
+    view.add_argument("--no-imagenet", action="store_true",
+                      help="skip the ImageNet-feature figures (they take a few minutes)")
+    view.add_argument("--imagenet-weights", type=Path,
+                      help="EfficientNet-Lite0 .pth (default: the pip package's file)")
+    view.add_argument("--synset", action="append", default=[], metavar="LABEL=SYNSET",
+                      help="the WordNet synset a label means for zero-shot agreement "
+                           "(n02121808, domestic_cat.n.01, none); comma separated")
     parser.add_argument("--embed", action="store_true",
                         help="write the results into the model's metadata and card")
     parser.add_argument("-o", "--output", type=Path,
@@ -51,8 +63,23 @@ def _print_table(result: dict) -> None:
           f"precision {result['precision']:.4f}  recall {result['recall']:.4f}")
     if result.get("fid_inception") is not None:
         print(f"  FID {result['fid_inception']:.3f}  IS {result['inception_score']:.3f}")
+    if result.get("imagenet_frechet_distance") is not None:
+        kind = "independent" if result["imagenet_independent"] else "NOT independent"
+        agreement = result.get("zero_shot_agreement")
+        print(f"  ImageNet features ({kind}): frechet {result['imagenet_frechet_distance']:.3f}"
+              f"  precision {result['imagenet_precision']:.4f}  recall "
+              f"{result['imagenet_recall']:.4f}  zero-shot agreement "
+              + ("-" if agreement is None else f"{agreement:.4f}"))
+        unmapped = result.get("zero_shot_unmapped_labels")
+        if unmapped:
+            print(f"  (no ImageNet class for {', '.join(unmapped)}: left out of zero-shot)")
+    for note in ("imagenet_note", "zero_shot_note"):
+        if result.get(note):
+            print(f"  {note.replace('_', ' ')}: {result[note]}")
     for name, row in result["per_class"].items():
-        print(f"  {name:12} accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}")
+        zero_shot = row.get("zero_shot_agreement")
+        print(f"  {name:12} accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}"
+              + ("" if zero_shot is None else f"  zero-shot {zero_shot:.4f}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,17 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     from training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    from training.evaluation.evaluate import Protocol, evaluate
+    from common.imagenet.errors import ImageNetError
+    from common.imagenet.labelmap import parse_assignments
+    from training.evaluation.evaluate import ImageNetView, Protocol, evaluate
     from training.evaluation.judge_io import load_judge
 
     try:
+        view = ImageNetView(not args.no_imagenet, args.imagenet_weights,
+                            parse_assignments(args.synset))
         judge = load_judge(args.judge)
         protocol = Protocol(samples_per_class=args.samples_per_class,
                             first_seed=args.first_seed, truncation=args.truncation,
                             reference=str(args.reference), feature_network=judge.describe())
         source = args.real or args.model
         result = evaluate(source, judge, protocol, real=args.real is not None,
-                          inception_weights=args.inception_weights)
+                          inception_weights=args.inception_weights, imagenet=view)
         output = args.output or (None if args.real else source.with_suffix(".eval.json"))
         if output is not None:
             output.write_text(json.dumps(result, indent=2) + "\n")
@@ -80,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             from export.embed import embed_metrics
 
             embed_metrics(args.model, result)
-    except (UserError, InferenceError) as exc:
+    except (UserError, InferenceError, ImageNetError) as exc:
         return fail("cgan-eval", exc)
     except OSError as exc:
         return fail("cgan-eval", f"{exc.strerror or exc}: {exc.filename or ''}")

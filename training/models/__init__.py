@@ -22,5 +22,6 @@ def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:
 
 
 def build_discriminator(spec: ModelSpec, name: str = "discriminator") -> keras.Model:
-    """discriminator(image [B, H, W, 3], label [B]) -> logit [B, 1]."""
+    """discriminator(image [B, H, W, 3], label [B]) -> logit [B, 1], plus class logits
+    [B, num_classes] as a second output when spec.aux_classifier is set."""
     return _BUILDERS[spec.arch].build_discriminator(spec, name=name)

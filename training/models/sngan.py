@@ -78,4 +78,10 @@ def build_discriminator(spec: ModelSpec, name: str = "discriminator") -> keras.M
     x = _discriminator_block(x, width, downsample=False)
     features = GlobalSumPooling2D()(layers.ReLU()(x))
     logit = ProjectionLogit(spec.num_classes, dtype="float32", name="logit")([features, label])
-    return keras.Model([image, label], logit, name=name)
+    if not spec.aux_classifier:
+        return keras.Model([image, label], logit, name=name)
+    # AC-GAN's head on the same features: D learns the classes from real images and G is
+    # pushed towards images D can classify, a class signal stronger than the projection alone.
+    class_logits = _sn(layers.Dense(spec.num_classes, dtype="float32", name="class_logits"))(
+        features)
+    return keras.Model([image, label], [logit, class_logits], name=name)

@@ -19,6 +19,7 @@ class ModelSpec:
     g_channels: int = 64
     d_channels: int = 64
     embed_dim: int = 50
+    aux_classifier: bool = False  # D also predicts the class (AC-GAN head beside the projection)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -27,6 +28,8 @@ class ModelSpec:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {self.resolution}")
         if self.num_classes < 1:
             raise ValueError("a conditional GAN needs at least one class")
+        if self.aux_classifier and self.arch != "sngan":
+            raise ValueError("the auxiliary classifier exists for the sngan discriminator only")
 
     @property
     def upsamplings(self) -> int:

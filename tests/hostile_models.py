@@ -1,0 +1,72 @@
+"""Crafted ONNX generators for the hostile-input tests: tiny files that follow the export
+contract's names but lie in their metadata, their output shapes or their data files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from inference.metadata import ModelInfo
+
+
+def hostile_model(*, labels: list | None = None, latent_dim: int = 4, image_size: int = 4,
+                  output_size: int | None = None, flat_output: bool = False,
+                  external: str | None = None, metadata: dict | None = None) -> onnx.ModelProto:
+    """image = tanh(mean(noise) + label + bias), expanded to [N, S, S, 3].
+
+    `output_size` makes the real output differ from the metadata's image_size; `flat_output`
+    makes it [N, 128]; `external` stores `bias` as external data at that location;
+    `metadata` overrides or adds raw (already JSON-encoded) metadata values.
+    """
+    labels = ["cat", "dog"] if labels is None else labels
+    size = output_size or image_size
+    target = [128] if flat_output else [size, size, 3]
+    bias = numpy_helper.from_array(np.zeros(1, np.float32), "bias")
+    if external is not None:
+        bias.ClearField("raw_data")
+        bias.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", external), ("offset", "0"), ("length", "4")):
+            bias.external_data.add(key=key, value=value)
+    nodes = [
+        helper.make_node("ReduceMean", ["noise"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Cast", ["label"], ["label_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["label_f", "axis1"], ["label_col"]),
+        helper.make_node("Add", ["mean", "label_col"], ["sum"]),
+        helper.make_node("Add", ["sum", "bias"], ["biased"]),
+        helper.make_node("Shape", ["noise"], ["noise_shape"], end=1),
+        helper.make_node("Concat", ["noise_shape", "ones"], ["column_shape"], axis=0),
+        helper.make_node("Reshape", ["biased", "column_shape"], ["column"]),
+        helper.make_node("Concat", ["noise_shape", "target"], ["image_shape"], axis=0),
+        helper.make_node("Expand", ["column", "image_shape"], ["expanded"]),
+        helper.make_node("Tanh", ["expanded"], ["image"]),
+    ]
+    ones = [1] * len(target)
+    initializers = [
+        bias,
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array(ones, np.int64), "ones"),
+        numpy_helper.from_array(np.array(target, np.int64), "target"),
+    ]
+    graph = helper.make_graph(
+        nodes, "hostile",
+        [helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["N", latent_dim]),
+         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    props = ModelInfo(labels=["x"], latent_dim=latent_dim, image_size=image_size).to_props()
+    props["labels"] = json.dumps(labels)
+    props.update(metadata or {})
+    helper.set_model_props(model, props)
+    return model
+
+
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -1,0 +1,167 @@
+"""Damaged or hand-edited run directories: one line naming the problem, never a traceback
+or a TensorFlow log line; a damaged newest checkpoint costs one interval, not the run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from training.config import CONFIG_NAME, load_config  # noqa: E402
+from training.loop import train  # noqa: E402
+from training.quiet import quiet_tensorflow  # noqa: E402
+from training.run_dir import RunDir  # noqa: E402
+
+from .helpers import tiny_config  # noqa: E402
+
+quiet_tensorflow()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """Six steps with checkpoints at 3 and 6: copied by each test that damages it."""
+    run_dir = tmp_path_factory.mktemp("hostile") / "run"
+    train(tiny_config(steps=6, checkpoint_every=3), run_dir, resume=False, progress=False)
+    assert [p.name for p in RunDir(run_dir).checkpoint_prefixes()] == ["ckpt-6", "ckpt-3"]
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    return Path(shutil.copytree(finished_run, tmp_path / "run"))
+
+
+def edit_config(run_dir: Path, key: str, value: object) -> None:
+    """Set `key` to `value` in the saved config, or remove it when value is REMOVED."""
+    import tomli_w
+    import tomllib
+
+    path = run_dir / CONFIG_NAME
+    values = tomllib.loads(path.read_text())
+    if value is REMOVED:
+        del values[key]
+    else:
+        values[key] = value
+    path.write_text(tomli_w.dumps(values))
+
+
+REMOVED = object()
+
+
+def command(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+                          text=True, timeout=180)
+
+
+def assert_one_line(result: subprocess.CompletedProcess, prog: str, fragment: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr  # no TensorFlow log line, no traceback
+    assert lines[0].startswith(f"{prog}: error:") and fragment in lines[0], lines[0]
+
+
+DAMAGED_CONFIGS = {
+    "latent_dim text": ("latent_dim", "abc", "latent_dim = 'abc': must be a whole"),
+    "latent_dim negative": ("latent_dim", -5, "latent_dim = '-5': must be between"),
+    "unknown arch": ("arch", "vae", "arch = 'vae': choose one of sngan, dcgan"),
+    "labels removed": ("labels", REMOVED, "labels is missing"),
+    "labels empty": ("labels", [], "labels is empty"),
+    "labels not names": ("labels", [1, 2], "labels = '[1, 2]': must be a list"),
+    "learning rate nan": ("g_lr", float("nan"), "g_lr = 'nan': must be a finite number"),
+    "huge width": ("g_channels", 10**12, "g_channels = '1000000000000'"),
+    "boolean batch": ("batch_size", True, "batch_size = 'True': must be a whole"),
+    "unknown augmentation": ("diffaugment", "flip", "unknown policy flip"),
+    "resolution 48": ("resolution", 48, "resolution = '48': must be one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_CONFIGS))
+def test_damaged_config_is_one_line_naming_the_key(run_copy, case):
+    from training.errors import UserError
+
+    key, line, fragment = DAMAGED_CONFIGS[case]
+    edit_config(run_copy, key, line)
+    with pytest.raises(UserError) as caught:
+        load_config(run_copy)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(str(run_copy / CONFIG_NAME))
+
+
+@pytest.mark.slow
+def test_damaged_config_through_export_and_resume(run_copy):
+    """The same checks as a user meets them: one line from either command, nothing else."""
+    edit_config(run_copy, "latent_dim", "abc")
+    fragment = "latent_dim = 'abc': must be a whole number"
+    assert_one_line(command("export.cli", str(run_copy), "-o", str(run_copy / "m.onnx")),
+                    "cgan-export", fragment)
+    assert_one_line(command("training.cli", "--run-dir", str(run_copy), "--resume"),
+                    "cgan-train", fragment)
+    assert not (run_copy / "m.onnx").exists()
+
+
+def test_run_dir_that_is_a_file(tmp_path, capsys):
+    from training.cli import main
+
+    target = tmp_path / "not-a-folder"
+    target.write_text("x")
+    for extra in ([], ["--resume"]):
+        assert main(["--run-dir", str(target), "--preset", "smoke", "--quiet", *extra]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines == [f"cgan-train: error: --run-dir {target} is a file, not a folder"]
+    assert target.read_text() == "x"
+
+
+def test_checkpoint_name_cannot_leave_the_run(run_copy):
+    from export.restore import restore_generator
+    from training.errors import UserError
+
+    for name in ("../../etc/passwd", "/tmp/ckpt-3", "ckpt-3/../../x"):
+        with pytest.raises(UserError, match="give a checkpoint name such as ckpt-500"):
+            restore_generator(run_copy, checkpoint=name)
+
+
+def test_resume_falls_back_from_a_damaged_newest_checkpoint(run_copy, capsys):
+    data = next((run_copy / "checkpoints").glob("ckpt-6.data-*"))
+    data.write_bytes(data.read_bytes()[:100])  # cut short, as by a full disk
+    config = load_config(run_copy)
+    config.steps = 8
+    result = train(config, run_copy, resume=True, progress=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("checkpoint ckpt-6 is unreadable"), lines
+    assert "trying the one before it" in lines[0]
+    assert result.step == 8  # resumed at 3, trained 5 more
+    damaged = run_copy / "checkpoints" / "damaged"
+    assert (damaged / data.name).is_file()  # set aside, not deleted
+    names = [p.name for p in RunDir(run_copy).checkpoint_prefixes()]
+    assert names == ["ckpt-8", "ckpt-6", "ckpt-3"]  # ckpt-6 written afresh on the way
+    steps = [r["step"] for r in RunDir(run_copy).read_metrics()]
+    assert steps == sorted(set(steps))  # records past step 3 were replaced, not doubled
+
+
+@pytest.mark.slow
+def test_state_file_naming_a_missing_checkpoint(run_copy):
+    """TensorFlow's `checkpoint` file says ckpt-6, whose files are gone: resume from ckpt-3
+    with no TensorFlow ERROR line and no misleading message."""
+    for part in (run_copy / "checkpoints").glob("ckpt-6.*"):
+        part.unlink()
+    assert "ckpt-6" in (run_copy / "checkpoints" / "checkpoint").read_text()
+    result = command("training.cli", "--run-dir", str(run_copy), "--resume", "--steps", "4",
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("done: step 4"), result.stderr
+
+
+def test_all_checkpoints_damaged_starts_again_and_says_so(run_copy, capsys):
+    for data in (run_copy / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    config = load_config(run_copy)
+    result = train(config, run_copy, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert err.count("is unreadable") == 2 and "starting from step 0" in err
+    assert result.step == config.steps

@@ -1,0 +1,87 @@
+"""The recipe study's options: the AC-GAN class head trains, exports and resumes exactly;
+the CPU-time budget stops a run and carries over resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from training.config import load_config  # noqa: E402
+from training.loop import train  # noqa: E402
+from training.quiet import quiet_tensorflow  # noqa: E402
+from training.run_dir import RunDir  # noqa: E402
+
+from .helpers import tiny_config  # noqa: E402
+
+quiet_tensorflow()
+
+
+def _checkpoint_state(run_dir) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    prefix = RunDir(run_dir).checkpoint_prefixes()[0]
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "save_counter" not in name and "OBJECT_GRAPH" not in name
+            and "cpu_seconds" not in name}
+
+
+def test_class_head_trains_exports_and_resumes(tmp_path):
+    from export.exporter import export_run
+    from inference.generator import ImageGenerator
+
+    overrides = dict(aux_weight=1.0, steps=6)
+    straight = tmp_path / "straight"
+    train(tiny_config(**overrides), straight, resume=False, progress=False)
+    records = RunDir(straight).read_metrics()
+    assert all(np.isfinite(r["d_class"]) and np.isfinite(r["g_class"]) for r in records)
+    assert records[0]["d_class"] > 0
+
+    split = tmp_path / "split"
+    train(tiny_config(**{**overrides, "steps": 4}), split, resume=False, progress=False)
+    config = load_config(split)
+    assert config.aux_weight == 1.0
+    config.steps = 6
+    train(config, split, resume=True, progress=False)
+    expected, actual = _checkpoint_state(straight), _checkpoint_state(split)
+    plain = tmp_path / "plain"  # the same run without the head has fewer variables
+    train(tiny_config(steps=1), plain, resume=False, progress=False)
+    assert len(expected) > len(_checkpoint_state(plain))
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+    result = export_run(straight, tmp_path / "aux.onnx", card=False)
+    assert max(result.parity.values()) < 1e-4
+    images = ImageGenerator(result.path).generate([0, 1, 2], [0, 0, 0])
+    assert images.shape == (3, 32, 32, 3)
+
+
+def test_class_head_is_structural_on_resume(tmp_path):
+    from training.cli import main
+
+    run_dir = tmp_path / "run"
+    train(tiny_config(steps=2, checkpoint_every=2), run_dir, resume=False, progress=False)
+    assert main(["--run-dir", str(run_dir), "--resume", "--aux-weight", "1.0", "--quiet"]) == 2
+
+
+def test_cpu_budget_stops_the_run_and_adds_up_over_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(tiny_config(steps=10_000, cpu_minutes=0.05), run_dir, resume=False,
+                  progress=False)
+    progress = json.loads((run_dir / "progress.json").read_text())
+    assert 0 < first.step < 10_000 and first.stopped_by is None
+    assert progress["cpu_hours"] * 60 >= 0.05
+    config = load_config(run_dir)
+    config.cpu_minutes = progress["cpu_hours"] * 60 + 0.2
+    second = train(config, run_dir, resume=True, progress=False)
+    after = json.loads((run_dir / "progress.json").read_text())
+    assert second.step > first.step
+    assert config.cpu_minutes <= after["cpu_hours"] * 60 < config.cpu_minutes + 1.0
+    minutes = [r["cpu_minutes"] for r in RunDir(run_dir).read_metrics()]
+    assert minutes == sorted(minutes)  # one clock across both sessions

@@ -1,0 +1,103 @@
+"""An independent view of samples: features of a pretrained ImageNet network nobody here trained.
+
+Beside the judge's figures, cgan-eval measures the Fréchet distance and precision/recall in
+EfficientNet-Lite0's 1280-d pooled features, and the zero-shot class agreement: the share of
+images whose most likely ImageNet class lies in their label's WordNet closure (labels with
+no ImageNet class, like CIFAR-10's deer, are named and left out). Images are upscaled whole
+(no crop) to 224x224 with bicubic resampling, on onnxruntime. The figures are flagged
+``imagenet_independent: false`` when the model's training used this network (see
+:func:`imagenet_in_training`), because a model trained against a feature space is no
+longer measured independently in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.evaluation.metrics import frechet_distance, precision_recall
+
+BATCH = 100
+_NO = (None, False, 0, "", "none", "false", "no")
+
+
+def imagenet_in_training(extra: dict[str, Any] | None) -> str | None:
+    """Why the model is not independent of the ImageNet network, or None.
+
+    The hook for training code that feeds the network's features to a model (a projected
+    discriminator): record ``imagenet_independent: false`` in the export's ``extra``, or give
+    the option a name starting with ``imagenet`` in the training config (``config.toml``)."""
+    extra = extra or {}
+    if extra.get("imagenet_independent") is False:
+        return "the model's metadata says imagenet_independent: false"
+    stack = [extra.get("training_config")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if str(key).lower().startswith("imagenet") and inner not in _NO:
+                    return f"its training config sets {key} = {inner!r}"
+                stack.append(inner)
+    return None
+
+
+def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str | None]:
+    """Label concepts, or the reason zero-shot agreement cannot be measured."""
+    from common.imagenet.classes import load_classes
+    from common.imagenet.errors import ImageNetError
+    from common.imagenet.labelmap import map_label
+    from common.imagenet.wordnet import load_wordnet
+
+    try:
+        wordnet, classes = load_wordnet(), load_classes()
+        return [map_label(label, wordnet, classes, synsets.get(label)) for label in labels], None
+    except ImageNetError as exc:
+        return [], f"not measured: {exc}"
+
+
+def imagenet_figures(images: np.ndarray, classes: np.ndarray, reference: np.ndarray,
+                     reference_classes: np.ndarray, labels: Sequence[str], knn_k: int,
+                     weights: Path | None = None, synsets: dict[str, str] | None = None,
+                     not_independent: str | None = None) -> tuple[dict[str, Any], dict]:
+    """(top-level figures, per-class zero-shot agreement) in the network's features; ``classes``
+    index ``labels``. Raises ImageNetError or ImportError when the network is not available.
+    No per-class Fréchet distance: 1,000 samples cannot pin a 1280-d covariance."""
+    from common.imagenet.preprocess import WHOLE_IMAGE
+    from common.imagenet.runner import ImageNetRunner
+    from common.imagenet.weights import load_weights
+    from common.imagenet.zeroshot import top1_agrees
+
+    runner = ImageNetRunner(load_weights(weights), crop=WHOLE_IMAGE)
+    mine = runner.predict_all(images, BATCH)
+    theirs = runner.predict_all(reference, BATCH)
+    precision, recall = precision_recall(theirs.pooled, mine.pooled, knn_k)
+    concepts, zero_shot_note = _concepts(labels, synsets or {})
+    figures: dict[str, Any] = {
+        "imagenet_frechet_distance": round(frechet_distance(mine.pooled, theirs.pooled), 3),
+        "imagenet_precision": round(precision, 4),
+        "imagenet_recall": round(recall, 4),
+        "imagenet_independent": not_independent is None,
+        "imagenet_network": runner.describe(),
+        "imagenet_weights_sha256": runner.weights.sha256,
+    }
+    if not_independent:
+        figures["imagenet_note"] = f"not independent: {not_independent}"
+    if zero_shot_note:
+        figures["zero_shot_agreement"] = None
+        figures["zero_shot_note"] = zero_shot_note
+        return figures, {}
+    agrees = top1_agrees(mine.probabilities, classes, concepts)
+    reference_agrees = top1_agrees(theirs.probabilities, reference_classes, concepts)
+    mapped = np.array([concept.checked for concept in concepts])
+    figures["zero_shot_agreement"] = round(float(agrees[mapped[classes]].mean()), 4) \
+        if mapped[classes].any() else None
+    figures["zero_shot_reference"] = round(float(reference_agrees[
+        mapped[reference_classes]].mean()), 4) if mapped[reference_classes].any() else None
+    figures["zero_shot_unmapped_labels"] = [c.label for c in concepts if not c.checked]
+    per_class = {name: {"zero_shot_agreement": round(float(agrees[classes == k].mean()), 4)
+                        if concepts[k].checked and (classes == k).any() else None}
+                 for k, name in enumerate(labels)}
+    return figures, per_class
