@@ -21,6 +21,8 @@ CIFAR10_SNGAN := --arch sngan --g-channels 64 --d-channels 32 --g-lr 2e-4 --d-lr
   --beta1 0.0 --beta2 0.9
 CIFAR10_DCGAN := --arch dcgan --g-channels 64 --d-channels 64 --g-lr 2e-4 --d-lr 2e-4 \
   --beta1 0.5 --beta2 0.999
+# The shipped model's training accumulates across sessions: its full state is in the repo.
+LONGRUN := training/longrun/cifar10
 # make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
 STUDY_MINUTES ?= 20
 # make scrape / make dataset
@@ -30,7 +32,7 @@ OUT    ?= data/mine
 SIZE   ?= 64
 MIN_PER_CLASS ?= 50
 
-.PHONY: help train demo pipeline cifar10-models recipe-study test lint bench export evaluate judge dashboard scrape dataset clean
+.PHONY: help train demo pipeline cifar10-models cifar10-continue cifar10-ship recipe-study test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
 	@echo "make demo       generated/demo.png from the shipped CIFAR-10 model (base install, seconds)"
@@ -38,6 +40,10 @@ help:
 	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
 	@echo "make cifar10-models  retrain, export and evaluate the shipped model and its dcgan baseline"
 	@echo "                (MINUTES=$(MINUTES) of wall time, one CPU core each, at the same time)"
+	@echo "make cifar10-continue  resume the shipped model's long run ($(LONGRUN)) on every core"
+	@echo "                for MINUTES=$(MINUTES), then stop it with a checkpoint (commit the folder)"
+	@echo "make cifar10-ship  export and evaluate the long run; it replaces the shipped model only"
+	@echo "                when its figures are better"
 	@echo "make recipe-study  CIFAR-10 recipes at equal CPU time (STUDY_MINUTES=$(STUDY_MINUTES) each,"
 	@echo "                two at a time, resumable) -> docs/results/recipes.{md,png}"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
@@ -94,6 +100,17 @@ cifar10-models: $(VENV)/.installed-export
 	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed -o $(RESULTS)/cifar10-dcgan.eval.json
 	cp models/cifar10-dcgan.md models/cifar10-dcgan.png $(RESULTS)/
 	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) -o $(RESULTS)/cifar10-real.eval.json
+
+# timeout sends SIGTERM: the run saves a checkpoint and exits 143; timeout then exits 124.
+cifar10-continue: $(VENV)/.installed-train
+	timeout -s TERM $(MINUTES)m $(BIN)/cgan-train --run-dir $(LONGRUN) --resume --quiet; \
+	  rc=$$?; [ $$rc = 0 ] || [ $$rc = 124 ] || exit $$rc
+
+cifar10-ship: $(VENV)/.installed-export
+	$(BIN)/cgan-export $(LONGRUN) -o models/cifar10-candidate.onnx
+	$(BIN)/cgan-eval models/cifar10-candidate.onnx --embed \
+	  -o $(RESULTS)/cifar10-candidate.eval.json
+	$(BIN)/python -m training.evaluation.ship models/cifar10-candidate.onnx
 
 recipe-study: $(VENV)/.installed-export
 	$(BIN)/python benchmarks/recipe_study.py all --minutes $(STUDY_MINUTES)

@@ -67,9 +67,8 @@ def main() -> int:
             return 1
         lines = (out / "manifest.jsonl").read_text().splitlines()
         kept = sum(json.loads(line)["status"] == "kept" for line in lines)
-        crawl = max(
-            float(x) for x in re.findall(r"'elapsed_time_seconds': ([0-9.]+)", result.stderr)
-        )
+        log = (out / "crawl.log").read_text()  # Scrapy's stats go there, not to the terminal
+        crawl = max(float(x) for x in re.findall(r"'elapsed_time_seconds': ([0-9.]+)", log))
         twice = [p for p, n in server.hits.items() if p.startswith("/img/") and n > 1]
 
     print(f"served {per_label * len(LABELS)} images ({args.size}px JPEG) in {prep:.1f}s")

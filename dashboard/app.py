@@ -67,4 +67,5 @@ def main() -> None:
     MODEL_VIEWS[view](model, settings)
 
 
-main()
+with error_box():  # a bug anywhere on the page: one line here, the traceback in the log
+    main()

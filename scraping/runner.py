@@ -1,7 +1,9 @@
-"""Run the selected spiders in one Scrapy process and report per label.
+"""Run the selected spiders in one Scrapy process and report per label and source.
 
 This is ``scrapy crawl`` for several spiders at once, with settings taken
 from ``scraping/settings.py`` and the command line; see :mod:`scraping.cli`.
+Scrapy's log goes to ``OUT/crawl.log``; the terminal gets the per-label table
+(stdout) and the project's own short lines (stderr, see :mod:`scraping.terminal`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import IO, TYPE_CHECKING
 
 from scraping.labels import LabelSpec
 from scraping.manifest import utc_now
+from scraping.outcomes import FAILED, FINISHED, INTERRUPTED, SourceOutcome, nothing_gathered
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
@@ -24,6 +27,9 @@ try:  # advisory lock so two crawls don't write one manifest at once
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+
+LOG_NAME = "crawl.log"
 
 
 class CrawlError(Exception):
@@ -55,6 +61,7 @@ def build_settings(options: CrawlOptions) -> Settings:
         "CGAN_RESUME": options.resume,
         "CGAN_RETRY_FAILED": options.retry_failed,
         "IMAGES_STORE": str(options.out),
+        "LOG_FILE": str(options.out / LOG_NAME),  # -s LOG_FILE=... still wins
     }
     settings.setdict(values, priority="cmdline")
     for name, value in options.overrides.items():
@@ -98,11 +105,18 @@ def output_lock(out: Path) -> Iterator[None]:
 def run_crawl(
     options: CrawlOptions, settings: Settings | None = None, report: IO[str] | None = None
 ) -> int:
-    """Crawl, print the per-label table; 0 done, 130 interrupted, 1 a spider failed."""
+    """Crawl, print the per-label table; 0 done, 130 interrupted, 1 nothing gathered.
+
+    A source that could not be reached fails alone (exit 0, one line on
+    stderr) while another one answers; when none answered a single search
+    page, or a source did not finish, the exit code is 1.
+    """
     from scrapy.crawler import CrawlerProcess
 
+    from scraping.outcomes import source_outcome
     from scraping.spiders import SOURCES
     from scraping.summary import render, summarise, write_json
+    from scraping.terminal import terminal_lines
 
     report = report or sys.stdout
     settings = settings or build_settings(options)
@@ -110,36 +124,57 @@ def run_crawl(
         if not options.resume:
             for source in options.sources:
                 shutil.rmtree(options.out / ".jobs" / source, ignore_errors=True)
-        process = CrawlerProcess(settings)
-        crawlers = []
-        for source in options.sources:
-            crawler = process.create_crawler(SOURCES[source])
-            process.crawl(crawler)
-            crawlers.append(crawler)
-        started = utc_now()
-        process.start()
+        process = CrawlerProcess(settings)  # from here on, Scrapy logs to LOG_FILE
+        with terminal_lines(settings.get("LOG_LEVEL") or "INFO"):
+            crawlers = []
+            for source in options.sources:
+                crawler = process.create_crawler(SOURCES[source])
+                process.crawl(crawler)
+                crawlers.append(crawler)
+            started = utc_now()
+            process.start()
 
-    finish = {
-        source: (crawler.stats.get_value("finish_reason") if crawler.stats else None)
+    outcomes = [
+        source_outcome(source, crawler.stats)
         for source, crawler in zip(options.sources, crawlers, strict=True)
-    }
+    ]
+    failed = [o.source for o in outcomes if o.status == FAILED]
     labels = [spec.name for spec in options.labels]
     summaries = summarise(options.out, labels, options.limit, since=started)
-    print(render(summaries), file=report)
+    print(render(summaries, failed_sources=failed), file=report)
     write_json(
         options.out / "summary.json",
         summaries,
-        {"started": started, "finished": utc_now(), "sources": finish},
+        {
+            "started": started,
+            "finished": utc_now(),
+            "sources": {o.source: o.to_json() for o in outcomes},
+        },
     )
-    if any(reason == "shutdown" for reason in finish.values()):
+    return report_outcomes(outcomes, settings.get("LOG_FILE"))
+
+
+def report_outcomes(outcomes: list[SourceOutcome], log_file: str | None) -> int:
+    """One stderr line per source that failed or stopped early; the exit code."""
+    log_hint = f" (Scrapy's log: {log_file})" if log_file else ""
+    for outcome in outcomes:
+        if outcome.status == FAILED:
+            print(f"cgan-scrape: {outcome.source} failed: {outcome.reason}", file=sys.stderr)
+    if any(o.status == INTERRUPTED for o in outcomes):
         print(
             "cgan-scrape: interrupted; the manifest is consistent, "
             "run the same command again to resume",
             file=sys.stderr,
         )
         return 130
-    failed = [source for source, reason in finish.items() if reason != "finished"]
-    if failed:
-        print(f"cgan-scrape: sources that did not finish: {', '.join(failed)}", file=sys.stderr)
+    if nothing_gathered(outcomes):
+        print(f"cgan-scrape: no source answered; nothing was gathered{log_hint}", file=sys.stderr)
+        return 1
+    unfinished = [o.source for o in outcomes if o.status not in (FINISHED, FAILED)]
+    if unfinished:
+        print(
+            f"cgan-scrape: sources that did not finish: {', '.join(unfinished)}{log_hint}",
+            file=sys.stderr,
+        )
         return 1
     return 0

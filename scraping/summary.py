@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,19 +49,22 @@ def summarise(
     return list(summaries.values())
 
 
-def render(summaries: list[LabelSummary]) -> str:
-    """The crawl report as a table plus a line for each label that fell short."""
+def render(summaries: list[LabelSummary], failed_sources: Sequence[str] = ()) -> str:
+    """The crawl report as a table plus a line for each label that fell short.
+
+    A label is only said to have run out of images when every source answered;
+    otherwise the note names the sources that failed (stderr says why).
+    """
     rows = []
     for s in summaries:
         top = ", ".join(f"{reason}={n}" for reason, n in s.reasons.most_common(4))
         rows.append([s.label, s.kept, s.limit, s.kept_this_run, s.rejected, top or "-"])
     text = format_table(["label", "kept", "limit", "new", "rejected", "top reasons"], rows)
-    notes = [
-        f"note: {s.label} has {s.kept}/{s.limit}: the sources ran out of usable images "
-        "(try more --sources or a broader label=query)"
-        for s in summaries
-        if s.short
-    ]
+    if failed_sources:
+        why = f"{', '.join(failed_sources)} failed (see stderr); run again to retry"
+    else:
+        why = "the sources ran out of usable images (try more --sources or a broader label=query)"
+    notes = [f"note: {s.label} has {s.kept}/{s.limit}: {why}" for s in summaries if s.short]
     return "\n".join([text, *notes])
 
 

@@ -22,6 +22,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
+from scraping.contentcheck import OFF_TOPIC, check_from_settings
 from scraping.failures import reason_for
 from scraping.imagecheck import ImageLimits, ImageRejected, analyse, sha1_of
 from scraping.manifest import KEPT, REJECTED
@@ -64,6 +65,8 @@ class LabelledImagesPipeline(ImagesPipeline):
             max_aspect=settings.getfloat("IMAGE_MAX_ASPECT", ImageLimits.max_aspect),
         )
         self.state = CrawlState.for_crawler(crawler)
+        # --verify: the ImageNet network's content check (the CLI built it already).
+        self.content_check = check_from_settings(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -114,6 +117,12 @@ class LabelledImagesPipeline(ImagesPipeline):
         facts = await maybe_deferred_to_future(
             deferToThread(analyse, response.body, content_type, self.limits, self._storable)
         )
+        if self.content_check is not None:
+            verdict = await maybe_deferred_to_future(
+                deferToThread(self.content_check.check_bytes, label, facts.store_bytes)
+            )
+            if verdict.on_topic is False:
+                raise ImageRejected(OFF_TOPIC, verdict.detail())
         # Back on the reactor thread: check and claim in one step, so two
         # copies finishing at the same time can't both be kept.
         exact = self.state.dedupe.find_exact(facts.sha1)

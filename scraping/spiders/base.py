@@ -10,6 +10,7 @@ crawl (Scrapy's JOBDIR) picks up at the page it had reached.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,19 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.log import SpiderLoggerAdapter
 from twisted.python.failure import Failure
 
+from scraping.addresses import scheme_refusal
+from scraping.failures import unreachable
 from scraping.items import LabelledImage
 from scraping.labels import LabelSpec, parse_labels
+from scraping.outcomes import mark_failed, pages_key
 from scraping.spiders.paging import Cursor, PageLedger
 from scraping.state import CrawlState
+from scraping.terminal import PROJECT_LOGGER, reported_later
+from scraping.urlguard import API_PAGE, UnsafeURL
 
 
 @dataclass
@@ -69,6 +77,12 @@ class LabelSearchSpider(scrapy.Spider):
         self._parked: dict[str, scrapy.Request] = {}
         self._ledger = PageLedger()
 
+    @property
+    def logger(self) -> SpiderLoggerAdapter:
+        """A logger under ``scraping.``, so these lines reach the terminal (see .terminal)."""
+        logger = logging.getLogger(f"{PROJECT_LOGGER}.spiders.{self.name}")
+        return SpiderLoggerAdapter(logger, {"spider": self})
+
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         """Give each source its own JOBDIR under ``OUT/.jobs`` when resuming is on."""
@@ -102,7 +116,13 @@ class LabelSearchSpider(scrapy.Spider):
         crawler.signals.connect(self._item_recorded, signal=signals.item_scraped)
         crawler.signals.connect(self._item_lost, signal=signals.item_dropped)
         crawler.signals.connect(self._item_lost, signal=signals.item_error)
-        self.unavailable = self.unavailable or self.why_unavailable(settings)
+        self.unavailable = (
+            self.unavailable or self.why_unavailable(settings) or self._api_url_problem()
+        )
+
+    def _api_url_problem(self) -> str | None:
+        why = scheme_refusal(self.api_url or "")
+        return f"{self.url_setting}={self.api_url!r} is not usable: {why}" if why else None
 
     # --- what a source implements ------------------------------------------------
 
@@ -134,7 +154,8 @@ class LabelSearchSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         if self.unavailable:
-            self.logger.error("%s skipped: %s", self.name, self.unavailable)
+            mark_failed(self.crawler.stats, self.name, f"skipped: {self.unavailable}")
+            self.logger.error("%s skipped: %s", self.name, self.unavailable, extra=reported_later())
             return
         for spec in self.labels:
             if self.shared.quota.is_full(spec.name):
@@ -157,6 +178,7 @@ class LabelSearchSpider(scrapy.Spider):
             # Every status reaches parse_page, which reports it without the
             # URL (Pixabay's carries the API key).
             meta={
+                API_PAGE: True,  # the URL comes from the settings: scheme check only
                 "handle_httpstatus_list": _ERROR_CODES,
                 "give_up_log_level": "DEBUG",
                 "dont_obey_robotstxt": self.is_official_api
@@ -183,7 +205,7 @@ class LabelSearchSpider(scrapy.Spider):
             return
         track = self._ledger.open_page(label, {**cursor, "_pages": pages_seen})
         pages_seen += 1
-        self.crawler.stats.inc_value(f"cgan/{self.name}/pages")
+        self.crawler.stats.inc_value(pages_key(self.name))
         for candidate in page.candidates:
             if self.shared.quota.is_full(label):
                 track.incomplete = True  # the rest may be wanted by a higher --limit
@@ -242,20 +264,39 @@ class LabelSearchSpider(scrapy.Spider):
         self.cursors[label] = self._ledger.resume_cursor(label)
 
     def page_failed(self, failure: Failure) -> None:
-        """Say clearly why a source stopped for a label; the crawl goes on."""
+        """Say clearly why a source stopped for a label; the crawl goes on.
+
+        When the API could not be reached at all, the source is marked failed
+        and the end-of-crawl report says so once, instead of a line per label.
+        """
         request = failure.request  # type: ignore[attr-defined]
         exc = failure.value
+        label = request.cb_kwargs.get("label", "?")
+        down = unreachable(exc)
+        if down is not None:
+            where = urlparse_cached(request).netloc.rpartition("@")[2]  # no credentials
+            mark_failed(self.crawler.stats, self.name, f"{down} ({where})")
+            self._give_up(label, f"{down}: {type(exc).__name__}: {exc}", terminal=False)
+            return
         if isinstance(exc, HttpError):
             why = f"HTTP {exc.response.status}"
+        elif isinstance(exc, UnsafeURL):
+            why = f"unsafe URL: {exc.detail}"
         elif isinstance(exc, IgnoreRequest) and "robots" in str(exc).lower():
             why = "robots.txt forbids it"
         else:
             why = f"{type(exc).__name__}: {exc}"
-        self._give_up(request.cb_kwargs.get("label", "?"), why)
+        self._give_up(label, why)
 
-    def _give_up(self, label: str, why: str) -> None:
+    def _give_up(self, label: str, why: str, terminal: bool = True) -> None:
         # The cursor still points at this page, so a later run retries it.
-        self.logger.error("%s: search for %r failed (%s); skipping", self.name, label, why)
+        self.logger.error(
+            "%s: search for %r failed (%s); skipping",
+            self.name,
+            label,
+            why,
+            extra=None if terminal else reported_later(),
+        )
         self.crawler.stats.inc_value(f"cgan/{self.name}/failed_page")
 
     # --- helpers -------------------------------------------------------------------

@@ -79,74 +79,72 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
             process.wait()
 
 
-def test_pick_a_class_and_generate_in_chromium(server, tmp_path):
+@pytest.fixture
+def page(server) -> Iterator:
+    """A Chromium page on the served app."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(STEP_TIMEOUT_MS)
             page.goto(server)
-            grid = page.locator('[data-testid="stImage"] img').first
-            grid.wait_for(state="visible")
-            caption = page.get_by_text("seeds 0–31")
-            caption.wait_for()
-
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
-            page.get_by_role("option", name="blue-triangle").click()
-            page.get_by_text("blue-triangle · seeds 0–31").wait_for()
-            first = grid.get_attribute("src")
-
-            page.get_by_role("button", name="New seed").click()
-            page.wait_for_function(
-                "old => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
-                " return img && img.src && !img.src.endsWith(old); }",
-                arg=first.rsplit("/", 1)[-1])
-            grid.wait_for(state="visible")
-            page.wait_for_function(
-                "() => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
-                " return img && img.complete && img.naturalWidth > 0; }")
-            size = grid.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-            assert size == [8 * 98 + 2, 4 * 98 + 2]  # 8x4 tiles of 96 px, 2 px padding
-            assert page.locator('[data-testid="stException"]').count() == 0
-            assert page.get_by_role("alert").count() == 0  # st.error and st.warning boxes
-
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Grid (PNG)").click()
-            saved = tmp_path / download.value.suggested_filename
-            download.value.save_as(saved)
-            assert saved.name.startswith("blue-triangle-seeds")
-            assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-            screenshot = tmp_path / "dashboard-generate.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            print(f"screenshot: {screenshot}")
-            assert screenshot.stat().st_size > 10_000
+            yield page
         finally:
             browser.close()
 
 
-def test_hostile_upload_in_chromium(server, tmp_path):
+def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
+    grid = page.locator('[data-testid="stImage"] img').first
+    grid.wait_for(state="visible")
+    caption = page.get_by_text("seeds 0–31")
+    caption.wait_for()
+
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
+    page.get_by_role("option", name="blue-triangle").click()
+    page.get_by_text("blue-triangle · seeds 0–31").wait_for()
+    first = grid.get_attribute("src")
+
+    page.get_by_role("button", name="New seed").click()
+    page.wait_for_function(
+        "old => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
+        " return img && img.src && !img.src.endsWith(old); }",
+        arg=first.rsplit("/", 1)[-1])
+    grid.wait_for(state="visible")
+    page.wait_for_function(
+        "() => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
+        " return img && img.complete && img.naturalWidth > 0; }")
+    size = grid.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert size == [8 * 98 + 2, 4 * 98 + 2]  # 8x4 tiles of 96 px, 2 px padding
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_role("alert").count() == 0  # st.error and st.warning boxes
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Grid (PNG)").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("blue-triangle-seeds")
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    screenshot = tmp_path / "dashboard-generate.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    print(f"screenshot: {screenshot}")
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_hostile_upload_in_chromium(page, tmp_path):
     """An upload whose weights point at a file in the server's folder: one error line on
     the page, no image, and the page goes on working."""
     evil = tmp_path / "evil.onnx"
     evil.write_bytes(hostile_model(external="secret.txt").SerializeToString())
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.goto(server)
-            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
-            page.get_by_text("Upload", exact=True).click()
-            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-                str(evil))
-            alert = page.get_by_role("alert").filter(has_text="refers to external data")
-            alert.wait_for()
-            assert "evil.onnx" in alert.inner_text()
-            assert page.locator('[data-testid="stImage"] img').count() == 0
-            assert page.locator('[data-testid="stException"]').count() == 0
-            page.get_by_text("Shipped model", exact=True).click()  # back to a good model
-            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
-            assert page.locator('[data-testid="stException"]').count() == 0
-        finally:
-            browser.close()
+    page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(evil))
+    alert = page.get_by_role("alert").filter(has_text="refers to external data")
+    alert.wait_for()
+    assert "evil.onnx" in alert.inner_text()
+    assert page.locator('[data-testid="stImage"] img').count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.get_by_text("Shipped model", exact=True).click()  # back to a good model
+    page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -68,3 +68,14 @@ def test_a_grid_over_the_memory_cap_is_refused(app, tmp_path, monkeypatch):
     app.select_slider(key="sampling.zoom").set_value("8").run()
     assert "the limit is 1 GiB" in one_error(app)
     assert not image_urls(app)
+
+
+def test_a_bug_outside_the_views_is_one_line_too(app, monkeypatch):
+    import dashboard.views.sidebar as sidebar
+
+    def broken():
+        raise KeyError("sampling")
+
+    monkeypatch.setattr(sidebar, "sampling_settings", broken)
+    app.run()
+    assert "KeyError" in one_error(app)

@@ -1,0 +1,64 @@
+"""The shipped model is replaced only by a candidate that measures better, same protocol."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import training.evaluation.ship as ship
+from tests.hostile_models import hostile_model, save
+
+PROTOCOL = {"samples_per_class": 1000, "first_seed": 0, "truncation": None,
+            "reference": "../shared/datasets/cifar10/test", "feature_network": "judge",
+            "knn_k": 3}
+
+
+def evaluated(accuracy: float, frechet: float, **protocol) -> dict:
+    return {"accuracy": accuracy, "frechet_distance": frechet, "precision": 0.9,
+            "recall": 0.5, "protocol": {**PROTOCOL, **protocol}}
+
+
+@pytest.mark.parametrize("candidate, replace", [
+    (evaluated(0.50, 9.0), True),
+    (evaluated(0.47, 9.7), False),  # equal is not better
+    (evaluated(0.47, 9.0), True),
+    (evaluated(0.60, 9.8), False),  # better accuracy, worse distance
+    (evaluated(0.40, 5.0), False),
+    (evaluated(0.60, 5.0, samples_per_class=250), False),  # another protocol
+])
+def test_decide(candidate, replace):
+    decided, why = ship.decide(candidate, evaluated(0.47, 9.7))
+    assert decided is replace
+    assert ("protocols differ" in why) is (candidate["protocol"] != PROTOCOL)
+
+
+def _model(path, metrics):
+    meta = {} if metrics is None else {"metrics": json.dumps(metrics)}
+    return save(hostile_model(metadata=meta), path)
+
+
+def test_main_replaces_only_when_better(tmp_path, monkeypatch, capsys):
+    (tmp_path / "shipped").mkdir()
+    shipped = _model(tmp_path / "shipped" / "cifar10.onnx", evaluated(0.47, 9.7))
+    monkeypatch.setattr(ship, "shipped_model_path", lambda: shipped)
+    worse = _model(tmp_path / "worse.onnx", evaluated(0.40, 12.0))
+    assert ship.main([str(worse)]) == 0
+    assert "kept the shipped model" in capsys.readouterr().out
+    assert shipped.read_bytes() != worse.read_bytes()
+
+    better = _model(tmp_path / "better.onnx", evaluated(0.55, 8.0))
+    (tmp_path / "better.md").write_text("card")
+    assert ship.main([str(better), "--dry-run"]) == 0
+    assert shipped.read_bytes() != better.read_bytes()
+    assert ship.main([str(better)]) == 0
+    assert "shipped" in capsys.readouterr().out
+    assert shipped.read_bytes() == better.read_bytes()
+    assert shipped.with_suffix(".md").read_text() == "card"
+
+
+def test_candidate_without_figures_is_one_line(tmp_path, capsys):
+    bare = _model(tmp_path / "bare.onnx", None)
+    assert ship.main([str(bare)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "carries no evaluation" in err[0]

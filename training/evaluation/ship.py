@@ -1,0 +1,84 @@
+"""`python -m training.evaluation.ship CANDIDATE.onnx`: the shipped model changes only when a
+candidate measures better under the same pinned protocol.
+
+Both models carry their figures in their metadata (`cgan-eval --embed`). The candidate
+replaces `inference/models/cifar10.onnx` (with its card and grid) when its judge accuracy is
+at least the shipped one's and its Frechet distance at most the shipped one's, one of them
+strictly; precision and recall are printed beside them for the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from inference.cliutil import OneLineArgumentParser, fail
+from inference.default_model import shipped_model_path
+from inference.errors import InferenceError
+
+PROTOCOL_KEYS = ("samples_per_class", "first_seed", "truncation", "reference",
+                 "feature_network", "knn_k")
+
+
+def _metrics(model: Path) -> dict:
+    from inference.generator import ImageGenerator
+
+    metrics = ImageGenerator(model).info.metrics
+    if not metrics or "accuracy" not in metrics or "frechet_distance" not in metrics:
+        raise InferenceError(f"{model} carries no evaluation; run cgan-eval {model} --embed")
+    return metrics
+
+
+def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
+    """(replace?, why) from two evaluations made under the same protocol."""
+    theirs, ours = shipped.get("protocol", {}), candidate.get("protocol", {})
+    differing = [k for k in PROTOCOL_KEYS if theirs.get(k) != ours.get(k)]
+    if differing:
+        return False, f"the protocols differ in {', '.join(differing)}; re-evaluate both"
+    accuracy = candidate["accuracy"] - shipped["accuracy"]
+    frechet = candidate["frechet_distance"] - shipped["frechet_distance"]
+    summary = (f"accuracy {shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
+               f"frechet {shipped['frechet_distance']:.3f} -> "
+               f"{candidate['frechet_distance']:.3f}, precision "
+               f"{shipped.get('precision', float('nan')):.4f} -> "
+               f"{candidate.get('precision', float('nan')):.4f}, recall "
+               f"{shipped.get('recall', float('nan')):.4f} -> "
+               f"{candidate.get('recall', float('nan')):.4f}")
+    better = accuracy >= 0 and frechet <= 0 and (accuracy > 0 or frechet < 0)
+    return better, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(prog="cgan-ship", description=__doc__.splitlines()[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidate", type=Path, help="an exported, evaluated .onnx")
+    parser.add_argument("--dry-run", action="store_true", help="decide, copy nothing")
+    args = parser.parse_args(argv)
+    target = shipped_model_path()
+    try:
+        candidate = _metrics(args.candidate)
+        shipped = _metrics(target) if target.is_file() else None
+    except InferenceError as exc:
+        return fail("cgan-ship", exc)
+    if shipped is None:
+        replace, why = True, "no model is shipped yet"
+    else:
+        replace, why = decide(candidate, shipped)
+    if not replace:
+        print(f"kept the shipped model: {why}")
+        return 0
+    if not args.dry_run:
+        for suffix in (".onnx", ".md", ".png"):
+            source = args.candidate.with_suffix(suffix)
+            if source.is_file():
+                temporary = target.with_name(f".{target.stem}{suffix}.tmp")
+                shutil.copyfile(source, temporary)
+                temporary.replace(target.with_suffix(suffix))
+    print(f"{'would ship' if args.dry_run else 'shipped'} {args.candidate}: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
