@@ -8,7 +8,7 @@ RUN    ?= cifar10
 PRESET ?= cifar10
 SHARED_CIFAR10 := ../shared/datasets/cifar10/train
 # make train uses the shared CIFAR-10 copy when it is there (no download needed).
-DATA   ?= $(if $(filter cifar10,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
+DATA   ?= $(if $(filter cifar10%,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
 ARGS   ?=
 MODEL  ?= models/$(RUN).onnx
 # make cifar10-models: the shipped model and its baseline, same budget, one core each

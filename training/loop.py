@@ -153,7 +153,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         trainer.cpu_seconds.assign(cpu_seconds())
         path = trainer.save()
         run.write_progress({"step": int(trainer.step.numpy()), "epoch": round(epoch_of(), 4),
-                            "cpu_hours": round(cpu_seconds() / 3600.0, 4),
+                            "cpu_hours": round(cpu_seconds() / 3600.0, 6),
                             "examples_seen": trainer.examples_seen(global_batch),
                             "dataset_size": len(data), "checkpoint": Path(path).name,
                             "time": time.time()})
