@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_DIR = ROOT / "runs" / "study"
 RESULTS = ROOT / "docs" / "results"
+CURVES = RESULTS / "recipes"
 CIFAR10_TRAIN = ROOT.parent / "shared" / "datasets" / "cifar10" / "train"
 CIFAR10_TEST = ROOT.parent / "shared" / "datasets" / "cifar10" / "test"
 EVAL_EVERY = 4.0  # CPU-minutes between two points of a curve
@@ -163,10 +164,15 @@ def evaluate(variants: list[Variant]) -> None:
                   f"precision {result['precision']:.3f} recall {result['recall']:.3f}",
                   flush=True)
             curve_path.write_text(json.dumps(curve, indent=1) + "\n")
+            kept = CURVES / f"{variant.name}.curve.json"  # committed: outlives the runs
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(curve_path.read_text())
 
 
 def _curve(variant: Variant) -> list[dict]:
     path = STUDY_DIR / variant.name / "curve.json"
+    if not path.is_file():
+        path = CURVES / f"{variant.name}.curve.json"
     if not path.is_file():
         return []
     return sorted(json.loads(path.read_text()).values(), key=lambda r: r["step"])
@@ -175,8 +181,8 @@ def _curve(variant: Variant) -> list[dict]:
 def _images_per_second(variant: Variant) -> float:
     """Training images (real images seen by D) per second of CPU time."""
     run_dir = STUDY_DIR / variant.name
-    config = (run_dir / "progress.json")
-    progress = json.loads(config.read_text()) if config.is_file() else {}
+    path = run_dir / "progress.json"
+    progress = json.loads(path.read_text()) if path.is_file() else {}
     hours = progress.get("cpu_hours") or 0
     return progress.get("examples_seen", 0) / (hours * 3600) if hours else float("nan")
 

@@ -71,7 +71,8 @@ def main() -> None:
     for arch in args.archs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             overrides = dict(arch=arch, batch_size=batch, data="synthetic",
-                             synthetic_classes=10, synthetic_per_class=1000)
+                             synthetic_classes=10, synthetic_per_class=1000,
+                             aux_weight=1.0 if arch == "sngan" else 0.0)  # head: sngan only
             bare = bare_step_rate(make_config("cifar10", overrides), args.steps)
             looped, overhead = loop_figures(make_config("cifar10", overrides), args.steps,
                                             log_every=max(2, args.steps // 3))
