@@ -109,7 +109,7 @@ cifar10-ship: $(VENV)/.installed-export
 	$(BIN)/cgan-export $(LONGRUN) -o models/cifar10-candidate.onnx
 	$(BIN)/cgan-eval models/cifar10-candidate.onnx --embed \
 	  -o $(RESULTS)/cifar10-candidate.eval.json
-	$(BIN)/python -m training.evaluation.ship models/cifar10-candidate.onnx
+	$(BIN)/python -m cgan.evaluation.ship models/cifar10-candidate.onnx
 
 recipe-study: $(VENV)/.installed-export
 	$(BIN)/python benchmarks/recipe_study.py all --minutes $(STUDY_MINUTES)
@@ -119,6 +119,7 @@ test: $(VENV)/.installed-all
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 	$(BIN)/python benchmarks/train_bench.py
@@ -132,7 +133,7 @@ dashboard: $(VENV)/.installed-dashboard
 	$(BIN)/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer $(ARGS)
 
 judge: $(VENV)/.installed-train
-	$(BIN)/python -m training.evaluation.judge_train $(ARGS)
+	$(BIN)/python -m cgan.evaluation.judge_train $(ARGS)
 
 evaluate: $(VENV)/.installed-export
 	$(BIN)/cgan-eval $(MODEL) --embed $(ARGS)

@@ -35,14 +35,14 @@ import numpy as np
 from PIL import Image
 from scipy.optimize import minimize
 
-import common.imagenet.onnx_model as onnx_model
-from common.imagenet.classes import load_classes
-from common.imagenet.labelmap import LabelConcept, map_label
-from common.imagenet.preprocess import WHOLE_IMAGE
-from common.imagenet.runner import ImageNetRunner
-from common.imagenet.weights import load_weights
-from common.imagenet.wordnet import load_wordnet
-from common.imagenet.zeroshot import membership, top1_agrees
+import cgan.common.imagenet.onnx_model as onnx_model
+from cgan.common.imagenet.classes import load_classes
+from cgan.common.imagenet.labelmap import LabelConcept, map_label
+from cgan.common.imagenet.preprocess import WHOLE_IMAGE
+from cgan.common.imagenet.runner import ImageNetRunner
+from cgan.common.imagenet.weights import load_weights
+from cgan.common.imagenet.wordnet import load_wordnet
+from cgan.common.imagenet.zeroshot import membership, top1_agrees
 
 CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
 
@@ -65,8 +65,7 @@ def load_split(folder: Path, per_class: int | None) -> tuple[list[np.ndarray], n
     return images, np.array(labels), names
 
 
-def zero_shot(probabilities: np.ndarray, labels: np.ndarray, concepts: list[LabelConcept]
-              ) -> dict:
+def zero_shot(probabilities: np.ndarray, labels: np.ndarray, concepts: list[LabelConcept]) -> dict:
     """Strict and restricted zero-shot accuracy, overall and per class."""
     strict = top1_agrees(probabilities, labels, concepts)
     mapped = [j for j, c in enumerate(concepts) if c.checked]
@@ -81,16 +80,18 @@ def zero_shot(probabilities: np.ndarray, labels: np.ndarray, concepts: list[Labe
         "top1_in_two_closures": ambiguous,
         "unmapped": [c.label for c in concepts if not c.checked],
         "per_class": {
-            c.label: {"imagenet_classes": len(c.classes),
-                      "strict": float(strict[labels == k].mean()),
-                      "restricted": float(restricted[labels == k].mean()) if c.checked else None}
-            for k, c in enumerate(concepts)},
+            c.label: {
+                "imagenet_classes": len(c.classes),
+                "strict": float(strict[labels == k].mean()),
+                "restricted": float(restricted[labels == k].mean()) if c.checked else None,
+            }
+            for k, c in enumerate(concepts)
+        },
         "chance_restricted": 1 / len(mapped),
     }
 
 
-def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
-          ) -> dict:
+def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> dict:
     """L2 multinomial logistic regression (L-BFGS); the penalty chosen on 10 % of train."""
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
@@ -120,20 +121,27 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: 
         return float(np.mean((np.hstack([x, np.ones((len(x), 1))]) @ w).argmax(1) == y))
 
     order = np.random.default_rng(0).permutation(len(train_y))
-    held, fit_part = order[: len(order) // 10], order[len(order) // 10:]
-    scores = {penalty: accuracy(fit(train_x[fit_part], train_y[fit_part], penalty),
-                                train_x[held], train_y[held])
-              for penalty in (1e-4, 1e-3, 1e-2, 1e-1)}
+    held, fit_part = order[: len(order) // 10], order[len(order) // 10 :]
+    scores = {
+        penalty: accuracy(
+            fit(train_x[fit_part], train_y[fit_part], penalty), train_x[held], train_y[held]
+        )
+        for penalty in (1e-4, 1e-3, 1e-2, 1e-1)
+    }
     best = max(scores, key=scores.get)
     w = fit(train_x, train_y, best)
-    return {"test_accuracy": accuracy(w, test_x, test_y), "penalty": best,
-            "validation": scores, "train_images": int(len(train_y))}
+    return {
+        "test_accuracy": accuracy(w, test_x, test_y),
+        "penalty": best,
+        "validation": scores,
+        "train_images": int(len(train_y)),
+    }
 
 
 def mixed_folder(per_side: int) -> dict:
     """Real dogs and real trucks under dog/, through ``cgan-scrape verify``'s own code."""
-    from scraping.contentcheck import ContentCheck
-    from scraping.verify import VerifyOptions, verify_folder
+    from cgan.scraping.contentcheck import ContentCheck
+    from cgan.scraping.verify import VerifyOptions, verify_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         dog = Path(tmp) / "dog"
@@ -146,14 +154,19 @@ def mixed_folder(per_side: int) -> dict:
     kept = {d.path for d in decisions if d.decision == "kept"}
     dogs = [d.path for d in decisions if Path(d.path).name.startswith("dog_")]
     trucks = [d.path for d in decisions if Path(d.path).name.startswith("truck_")]
-    return {"dogs": len(dogs), "trucks": len(trucks),
-            "dogs_kept": sum(p in kept for p in dogs) / len(dogs),
-            "trucks_rejected": sum(p not in kept for p in trucks) / len(trucks),
-            "images_per_second": rate, "rule": check.describe()}
+    return {
+        "dogs": len(dogs),
+        "trucks": len(trucks),
+        "dogs_kept": sum(p in kept for p in dogs) / len(dogs),
+        "trucks_rejected": sum(p not in kept for p in trucks) / len(trucks),
+        "images_per_second": rate,
+        "rule": check.describe(),
+    }
 
 
-def variants(images: list[np.ndarray], labels: np.ndarray, concepts: list[LabelConcept],
-             size: int) -> dict:
+def variants(
+    images: list[np.ndarray], labels: np.ndarray, concepts: list[LabelConcept], size: int
+) -> dict:
     """Strict zero-shot accuracy of the right conversion and of four wrong ones."""
     weights = load_weights()
 
@@ -168,12 +181,19 @@ def variants(images: list[np.ndarray], labels: np.ndarray, concepts: list[LabelC
 
     def symmetric(graph, arrays, conv, x):  # PyTorch Conv2d(padding=k // 2)
         kernel, bias = onnx_model.fold_batch_norm(arrays, conv)
-        y = graph.node("Conv", [x, graph.constant(f"{conv.name}_w", kernel),
-                                graph.constant(f"{conv.name}_b", bias)], f"{conv.name}_conv",
-                       strides=[conv.stride] * 2, pads=[conv.kernel // 2] * 4,
-                       group=conv.out_channels if conv.depthwise else 1)
-        return graph.node("Clip", [y, "relu_min", "relu_max"], f"{conv.name}_relu6") \
-            if conv.activation else y
+        y = graph.node(
+            "Conv",
+            [x, graph.constant(f"{conv.name}_w", kernel), graph.constant(f"{conv.name}_b", bias)],
+            f"{conv.name}_conv",
+            strides=[conv.stride] * 2,
+            pads=[conv.kernel // 2] * 4,
+            group=conv.out_channels if conv.depthwise else 1,
+        )
+        return (
+            graph.node("Clip", [y, "relu_min", "relu_max"], f"{conv.name}_relu6")
+            if conv.activation
+            else y
+        )
 
     try:
         onnx_model._conv = symmetric
@@ -185,8 +205,11 @@ def variants(images: list[np.ndarray], labels: np.ndarray, concepts: list[LabelC
         onnx_model.PIXEL_MEAN = 127.5
         results["mean_127.5"] = accuracy()
     finally:
-        onnx_model._conv, onnx_model.BN_EPSILON, onnx_model.PIXEL_MEAN = \
-            original_conv, original_eps, 127.0
+        onnx_model._conv, onnx_model.BN_EPSILON, onnx_model.PIXEL_MEAN = (
+            original_conv,
+            original_eps,
+            127.0,
+        )
     results["images"] = len(images)
     return results
 
@@ -195,11 +218,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224, help="upscale CIFAR-10 to this")
     parser.add_argument("--test-per-class", type=int, default=1000)
-    parser.add_argument("--probe-train", type=int, default=1000,
-                        help="train images per class for the linear probe")
+    parser.add_argument(
+        "--probe-train", type=int, default=1000, help="train images per class for the linear probe"
+    )
     parser.add_argument("--mixed", type=int, default=200, help="dogs and trucks in the folder")
-    parser.add_argument("--variants", type=int, default=0,
-                        help="test images per class for the wrong-conversion figures")
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=0,
+        help="test images per class for the wrong-conversion figures",
+    )
     parser.add_argument("--json", type=Path, help="also save the figures here")
     args = parser.parse_args()
     if not (CIFAR10 / "test").is_dir():
@@ -214,21 +242,28 @@ def main() -> int:
     t0 = time.perf_counter()
     test = runner.predict_all(test_images, 100)
     rate = len(test_images) / (time.perf_counter() - t0)
-    figures: dict = {"network": runner.describe(), "images_per_second": rate,
-                     "mapping": {c.label: c.describe() for c in concepts},
-                     "zero_shot": zero_shot(test.probabilities, test_labels, concepts)}
+    figures: dict = {
+        "network": runner.describe(),
+        "images_per_second": rate,
+        "mapping": {c.label: c.describe() for c in concepts},
+        "zero_shot": zero_shot(test.probabilities, test_labels, concepts),
+    }
     report(figures)
     train_images, train_labels, _ = load_split(CIFAR10 / "train", args.probe_train)
     train = runner.predict_all(train_images, 100)
     figures["linear_probe"] = probe(train.pooled, train_labels, test.pooled, test_labels)
-    print(f"linear probe: test accuracy {figures['linear_probe']['test_accuracy']:.4f} "
-          f"({figures['linear_probe']['train_images']} train images, "
-          f"L2 {figures['linear_probe']['penalty']:g})")
+    print(
+        f"linear probe: test accuracy {figures['linear_probe']['test_accuracy']:.4f} "
+        f"({figures['linear_probe']['train_images']} train images, "
+        f"L2 {figures['linear_probe']['penalty']:g})"
+    )
     figures["mixed_folder"] = mixed_folder(args.mixed)
     mixed = figures["mixed_folder"]
-    print(f"content check, {mixed['dogs']} dogs + {mixed['trucks']} trucks under dog/: "
-          f"trucks rejected {mixed['trucks_rejected']:.3f}, dogs kept {mixed['dogs_kept']:.3f}, "
-          f"{mixed['images_per_second']:.1f} images/s ({mixed['rule']})")
+    print(
+        f"content check, {mixed['dogs']} dogs + {mixed['trucks']} trucks under dog/: "
+        f"trucks rejected {mixed['trucks_rejected']:.3f}, dogs kept {mixed['dogs_kept']:.3f}, "
+        f"{mixed['images_per_second']:.1f} images/s ({mixed['rule']})"
+    )
     if args.variants:
         images, labels, _ = load_split(CIFAR10 / "test", args.variants)
         figures["variants"] = variants(images, labels, concepts, args.size)
@@ -247,10 +282,12 @@ def report(figures: dict) -> None:
     for name, row in zs["per_class"].items():
         restricted = "-" if row["restricted"] is None else f"{row['restricted']:.3f}"
         print(f"{name:12} {row['imagenet_classes']:>16} {row['strict']:>8.3f} {restricted:>10}")
-    print(f"zero-shot strict: {zs['strict_all']:.4f} over all classes, {zs['strict_mapped']:.4f} "
-          f"over mapped classes; restricted: {zs['restricted_mapped']:.4f} (chance "
-          f"{zs['chance_restricted']:.3f}); no ImageNet counterpart: {', '.join(zs['unmapped'])}"
-          f"; {figures['images_per_second']:.1f} images/s")
+    print(
+        f"zero-shot strict: {zs['strict_all']:.4f} over all classes, {zs['strict_mapped']:.4f} "
+        f"over mapped classes; restricted: {zs['restricted_mapped']:.4f} (chance "
+        f"{zs['chance_restricted']:.3f}); no ImageNet counterpart: {', '.join(zs['unmapped'])}"
+        f"; {figures['images_per_second']:.1f} images/s"
+    )
 
 
 if __name__ == "__main__":

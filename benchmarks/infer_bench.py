@@ -18,29 +18,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.quiet import quiet_tensorflow
+from cgan.training.quiet import quiet_tensorflow
 
 quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from export.exporter import export_run  # noqa: E402
-from export.restore import restore_generator  # noqa: E402
-from inference.generator import ImageGenerator  # noqa: E402
-from training.config import make_config  # noqa: E402
-from training.loop import train  # noqa: E402
+from cgan.export.exporter import export_run  # noqa: E402
+from cgan.export.restore import restore_generator  # noqa: E402
+from cgan.inference.generator import ImageGenerator  # noqa: E402
+from cgan.training.config import make_config  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
 
 BATCHES = (1, 64, 1000)
 
 TF_SCRIPT = """
 import sys
-from training.quiet import quiet_tensorflow
+from cgan.training.quiet import quiet_tensorflow
 quiet_tensorflow()
 import numpy as np
 from PIL import Image
-from export.restore import restore_generator
-from inference.grid import to_uint8
+from cgan.export.restore import restore_generator
+from cgan.inference.grid import to_uint8
 generator, config, _ = restore_generator(sys.argv[1])
 noise = np.random.default_rng(0).standard_normal((1, config.latent_dim)).astype("float32")
 image = generator([noise, np.array([0], "int32")], training=False).numpy()
@@ -70,8 +70,9 @@ print(code, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 def cold_start(command: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one fresh process."""
-    result = subprocess.run([sys.executable, "-S", "-c", MEASURE, *command],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", MEASURE, *command], capture_output=True, text=True, check=True
+    )
     code, wall, peak = result.stdout.split()
     if code != "0":
         raise SystemExit(f"{' '.join(command[:4])} ... failed with exit code {code}")
@@ -79,16 +80,21 @@ def cold_start(command: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run-dir", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="infer-bench-"))
     run_dir = args.run_dir
     if run_dir is None:
         run_dir = work / "run"
-        config = make_config("cifar10", dict(data="synthetic", steps=1, synthetic_per_class=20,
-                                             log_every=1, checkpoint_every=1))
+        config = make_config(
+            "cifar10",
+            dict(
+                data="synthetic", steps=1, synthetic_per_class=20, log_every=1, checkpoint_every=1
+            ),
+        )
         train(config, run_dir, resume=False, progress=False)
     model_path = work / "model.onnx"
     export_run(run_dir, model_path, card=False)
@@ -97,27 +103,39 @@ def main() -> None:
     keras_gen, config, _ = restore_generator(run_dir)
     latent = config.latent_dim
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32),
-                                  tf.TensorSpec([None], tf.int32)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, latent], tf.float32), tf.TensorSpec([None], tf.int32)]
+    )
     def tf_generate(noise, labels):
         return keras_gen([noise, labels], training=False)
 
     rng = np.random.default_rng(0)
-    print(f"generator: {config.arch}, {config.resolution}x{config.resolution}, "
-          f"g_channels {config.g_channels}, latent {latent}")
+    print(
+        f"generator: {config.arch}, {config.resolution}x{config.resolution}, "
+        f"g_channels {config.g_channels}, latent {latent}"
+    )
     print(f"{'batch':>6} {'onnxruntime img/s':>18} {'tensorflow img/s':>17} {'ratio':>6}")
     for batch in BATCHES:
         noise = rng.standard_normal((batch, latent)).astype(np.float32)
         labels = rng.integers(0, len(config.labels), batch)
         ort_rate = rate(lambda b, n=noise, y=labels: onnx_gen.from_noise(n, y), batch)
-        tf_rate = rate(lambda b, n=noise, y=labels: tf_generate(n, y.astype(np.int32)).numpy(),
-                       batch)
-        print(f"{batch:6d} {ort_rate:18.1f} {tf_rate:17.1f} {ort_rate / tf_rate:6.2f}",
-              flush=True)
+        tf_rate = rate(
+            lambda b, n=noise, y=labels: tf_generate(n, y.astype(np.int32)).numpy(), batch
+        )
+        print(f"{batch:6d} {ort_rate:18.1f} {tf_rate:17.1f} {ort_rate / tf_rate:6.2f}", flush=True)
 
     label = config.labels[0]
-    cli = [sys.executable, "-m", "inference.cli", "--label", label, "-o",
-           str(work / "cli.png"), "--model", str(model_path)]
+    cli = [
+        sys.executable,
+        "-m",
+        "cgan.inference.cli",
+        "--label",
+        label,
+        "-o",
+        str(work / "cli.png"),
+        "--model",
+        str(model_path),
+    ]
     script = [sys.executable, "-c", TF_SCRIPT, str(run_dir), str(work / "tf.png")]
     print(f"{'cold start':>24} {'wall s':>7} {'peak MB':>8}")
     for name, command in (("cgan-infer (onnxruntime)", cli), ("TensorFlow script", script)):

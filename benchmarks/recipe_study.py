@@ -34,10 +34,37 @@ CIFAR10_TRAIN = ROOT.parent / "shared" / "datasets" / "cifar10" / "train"
 CIFAR10_TEST = ROOT.parent / "shared" / "datasets" / "cifar10" / "test"
 EVAL_EVERY = 4.0  # CPU-minutes between two points of a curve
 SAMPLES_PER_CLASS = 250
-COMMON = ["--batch-size", "64", "--ema-decay", "0.999", "--seed", "0", "--steps", "1000000",
-          "--checkpoint-every", "100", "--keep-checkpoints", "100000", "--quiet"]
-SHIPPED = ["--arch", "sngan", "--g-channels", "64", "--d-channels", "32", "--g-lr", "2e-4",
-           "--d-lr", "4e-4", "--beta1", "0.0", "--beta2", "0.9"]
+COMMON = [
+    "--batch-size",
+    "64",
+    "--ema-decay",
+    "0.999",
+    "--seed",
+    "0",
+    "--steps",
+    "1000000",
+    "--checkpoint-every",
+    "100",
+    "--keep-checkpoints",
+    "100000",
+    "--quiet",
+]
+SHIPPED = [
+    "--arch",
+    "sngan",
+    "--g-channels",
+    "64",
+    "--d-channels",
+    "32",
+    "--g-lr",
+    "2e-4",
+    "--d-lr",
+    "4e-4",
+    "--beta1",
+    "0.0",
+    "--beta2",
+    "0.9",
+]
 
 
 @dataclass(frozen=True)
@@ -49,11 +76,31 @@ class Variant:
     def command(self, minutes: float) -> list[str]:
         run_dir = STUDY_DIR / self.name
         if (run_dir / "config.toml").is_file():
-            return [sys.executable, "-m", "training.cli", "--run-dir", str(run_dir), "--resume",
-                    "--cpu-minutes", f"{minutes:g}", "--quiet"]
-        return [sys.executable, "-m", "training.cli", "--run-dir", str(run_dir),
-                "--data", str(CIFAR10_TRAIN), *COMMON, *SHIPPED, *self.options,
-                "--cpu-minutes", f"{minutes:g}"]
+            return [
+                sys.executable,
+                "-m",
+                "cgan.training.cli",
+                "--run-dir",
+                str(run_dir),
+                "--resume",
+                "--cpu-minutes",
+                f"{minutes:g}",
+                "--quiet",
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "cgan.training.cli",
+            "--run-dir",
+            str(run_dir),
+            "--data",
+            str(CIFAR10_TRAIN),
+            *COMMON,
+            *SHIPPED,
+            *self.options,
+            "--cpu-minutes",
+            f"{minutes:g}",
+        ]
 
 
 # Each varies the shipped recipe (G 64 / D 32, TTUR 2e-4 / 4e-4, Adam(0, 0.9), batch 64,
@@ -64,21 +111,38 @@ VARIANTS = (
     Variant("aux", "+ AC-GAN class head on D (weight 1)", ("--aux-weight", "1.0")),
     Variant("d64", "wider D (64 channels)", ("--d-channels", "64")),
     Variant("aux-d64", "class head + wider D", ("--aux-weight", "1.0", "--d-channels", "64")),
-    Variant("aux-dsteps2", "class head + 2 D steps per G step",
-            ("--aux-weight", "1.0", "--d-steps", "2")),
-    Variant("aux-batch32", "class head + batch 32 (twice the steps)",
-            ("--aux-weight", "1.0", "--batch-size", "32")),
-    Variant("aux-g32", "class head + G 32 channels (cheaper G, more steps)",
-            ("--aux-weight", "1.0", "--g-channels", "32")),
-    Variant("aux-lr2x", "class head + learning rates doubled (4e-4 / 8e-4)",
-            ("--aux-weight", "1.0", "--g-lr", "4e-4", "--d-lr", "8e-4")),
+    Variant(
+        "aux-dsteps2",
+        "class head + 2 D steps per G step",
+        ("--aux-weight", "1.0", "--d-steps", "2"),
+    ),
+    Variant(
+        "aux-batch32",
+        "class head + batch 32 (twice the steps)",
+        ("--aux-weight", "1.0", "--batch-size", "32"),
+    ),
+    Variant(
+        "aux-g32",
+        "class head + G 32 channels (cheaper G, more steps)",
+        ("--aux-weight", "1.0", "--g-channels", "32"),
+    ),
+    Variant(
+        "aux-lr2x",
+        "class head + learning rates doubled (4e-4 / 8e-4)",
+        ("--aux-weight", "1.0", "--g-lr", "4e-4", "--d-lr", "8e-4"),
+    ),
 )
 
 
 def train(variants: list[Variant], minutes: float) -> None:
     """Two variants at a time, each on its own core with one thread."""
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     queue = list(variants)
     running: dict[int, tuple[Variant, subprocess.Popen]] = {}
     STUDY_DIR.mkdir(parents=True, exist_ok=True)
@@ -89,8 +153,10 @@ def train(variants: list[Variant], minutes: float) -> None:
                 log = (STUDY_DIR / f"{variant.name}.log").open("a")
                 command = ["taskset", "-c", str(core), *variant.command(minutes)]
                 print(f"core {core}: {variant.name}", flush=True)
-                running[core] = (variant, subprocess.Popen(command, env=env, cwd=ROOT,
-                                                           stdout=log, stderr=log))
+                running[core] = (
+                    variant,
+                    subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log),
+                )
         time.sleep(5)
         for core, (variant, process) in list(running.items()):
             if process.poll() is not None:
@@ -101,14 +167,19 @@ def train(variants: list[Variant], minutes: float) -> None:
 def _checkpoints_to_measure(run_dir: Path) -> list[tuple[int, float]]:
     """(step, CPU-minutes) of the checkpoint nearest each EVAL_EVERY mark, and the last.
     A checkpoint's CPU time is interpolated from the metrics records around it."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-               if line.strip()]
+    records = [
+        json.loads(line)
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     known = sorted((r["step"], r["cpu_minutes"]) for r in records if "cpu_minutes" in r)
     progress = json.loads((run_dir / "progress.json").read_text())
     known.append((progress["step"], progress["cpu_hours"] * 60.0))
     known_steps, known_minutes = zip(*sorted(set(known)), strict=True)
-    steps = sorted(int(p.name[len("ckpt-"):-len(".index")])
-                   for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    steps = sorted(
+        int(p.name[len("ckpt-") : -len(".index")])
+        for p in (run_dir / "checkpoints").glob("ckpt-*.index")
+    )
     minutes = dict(zip(steps, np.interp(steps, known_steps, known_minutes), strict=True))
     if not steps:
         return []
@@ -122,19 +193,22 @@ def _checkpoints_to_measure(run_dir: Path) -> list[tuple[int, float]]:
 
 def evaluate(variants: list[Variant]) -> None:
     """Measure each chosen checkpoint once; results are cached in RUN/curve.json."""
-    from training.quiet import quiet_tensorflow
+    from cgan.training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    from export.restore import restore_generator
-    from inference.generator import noise_for_seed
-    from inference.grid import to_uint8
-    from training.evaluation import SHIPPED_JUDGE
-    from training.evaluation.evaluate import Protocol, measure, real_samples, to_judge_indices
-    from training.evaluation.judge_io import load_judge
+    from cgan.evaluation import SHIPPED_JUDGE
+    from cgan.evaluation.evaluate import Protocol, measure, real_samples, to_judge_indices
+    from cgan.evaluation.judge_io import load_judge
+    from cgan.export.restore import restore_generator
+    from cgan.inference.generator import noise_for_seed
+    from cgan.inference.grid import to_uint8
 
     judge = load_judge(SHIPPED_JUDGE)
-    protocol = Protocol(samples_per_class=SAMPLES_PER_CLASS, reference=str(CIFAR10_TEST),
-                        feature_network=judge.describe())
+    protocol = Protocol(
+        samples_per_class=SAMPLES_PER_CLASS,
+        reference=str(CIFAR10_TEST),
+        feature_network=judge.describe(),
+    )
     ref_images, ref_classes = real_samples(CIFAR10_TEST, judge.labels, 10**9)
     ref_features, _ = judge.features_and_predictions(ref_images)
     seeds = range(SAMPLES_PER_CLASS)
@@ -155,14 +229,21 @@ def evaluate(variants: list[Variant]) -> None:
                 images.append(to_uint8(np.asarray(out)))
                 classes.append(np.full(len(noise), k))
             mapping = to_judge_indices(config.labels, judge.labels, "run")
-            result = measure(np.concatenate(images), mapping[np.concatenate(classes)],
-                             (ref_features, ref_classes), judge, protocol)
+            result = measure(
+                np.concatenate(images),
+                mapping[np.concatenate(classes)],
+                (ref_features, ref_classes),
+                judge,
+                protocol,
+            )
             result.pop("per_class")
             curve[str(step)] = {"step": step, "cpu_minutes": minutes, **result}
-            print(f"{variant.name} step {step} ({minutes:.1f} CPU-min): "
-                  f"accuracy {result['accuracy']:.3f} frechet {result['frechet_distance']:.2f} "
-                  f"precision {result['precision']:.3f} recall {result['recall']:.3f}",
-                  flush=True)
+            print(
+                f"{variant.name} step {step} ({minutes:.1f} CPU-min): "
+                f"accuracy {result['accuracy']:.3f} frechet {result['frechet_distance']:.2f} "
+                f"precision {result['precision']:.3f} recall {result['recall']:.3f}",
+                flush=True,
+            )
             curve_path.write_text(json.dumps(curve, indent=1) + "\n")
             kept = CURVES / f"{variant.name}.curve.json"  # committed: outlives the runs
             kept.parent.mkdir(parents=True, exist_ok=True)
@@ -193,9 +274,12 @@ def report(variants: list[Variant]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("accuracy", "judge accuracy (higher is better)"),
-              ("frechet_distance", "Frechet distance, judge features (lower)"),
-              ("precision", "precision (higher)"), ("recall", "recall (higher)"))
+    panels = (
+        ("accuracy", "judge accuracy (higher is better)"),
+        ("frechet_distance", "Frechet distance, judge features (lower)"),
+        ("precision", "precision (higher)"),
+        ("recall", "recall (higher)"),
+    )
     figure, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     rows = []
     for variant in variants:
@@ -203,15 +287,22 @@ def report(variants: list[Variant]) -> None:
         if not curve:
             continue
         for axis, (key, title) in zip(axes.flat, panels, strict=True):
-            axis.plot([r["cpu_minutes"] for r in curve], [r[key] for r in curve], marker="o",
-                      markersize=3, label=variant.name)
+            axis.plot(
+                [r["cpu_minutes"] for r in curve],
+                [r[key] for r in curve],
+                marker="o",
+                markersize=3,
+                label=variant.name,
+            )
             axis.set_title(title)
             axis.set_xlabel("CPU-minutes of training (one core)")
         last = curve[-1]
         rows.append((variant, last))
     axes.flat[0].legend(fontsize=8)
-    figure.suptitle(f"CIFAR-10 recipes at equal CPU time ({SAMPLES_PER_CLASS} samples per class "
-                    "vs the test split, EMA generator)")
+    figure.suptitle(
+        f"CIFAR-10 recipes at equal CPU time ({SAMPLES_PER_CLASS} samples per class "
+        "vs the test split, EMA generator)"
+    )
     figure.tight_layout()
     RESULTS.mkdir(parents=True, exist_ok=True)
     figure.savefig(RESULTS / "recipes.png", dpi=90)
@@ -236,9 +327,15 @@ def report(variants: list[Variant]) -> None:
         lines.append(
             f"| {variant.name} | {variant.why} | {last['cpu_minutes']:.1f} | {last['step']} | "
             f"{_images_per_second(variant):.1f} | {last['accuracy']:.3f} | "
-            f"{last['frechet_distance']:.2f} | {last['precision']:.3f} | {last['recall']:.3f} |")
-    lines += ["", "Rerun (resumes every variant; a larger MINUTES extends them all):", "",
-              "    make recipe-study STUDY_MINUTES=20", ""]
+            f"{last['frechet_distance']:.2f} | {last['precision']:.3f} | {last['recall']:.3f} |"
+        )
+    lines += [
+        "",
+        "Rerun (resumes every variant; a larger MINUTES extends them all):",
+        "",
+        "    make recipe-study STUDY_MINUTES=20",
+        "",
+    ]
     (RESULTS / "recipes.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
@@ -246,8 +343,12 @@ def report(variants: list[Variant]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("train", "evaluate", "report", "all"))
-    parser.add_argument("--minutes", type=float, default=20.0,
-                        help="CPU-minutes of training per variant (cumulative)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=20.0,
+        help="CPU-minutes of training per variant (cumulative)",
+    )
     parser.add_argument("--only", nargs="*", help="variant names (default: all)")
     args = parser.parse_args(argv)
     if not CIFAR10_TRAIN.is_dir():

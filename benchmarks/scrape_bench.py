@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scraping.localsource import LocalSource, make_jpeg
+from cgan.scraping.localsource import LocalSource, make_jpeg
 
 SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
 LABELS = ("cat", "dog")

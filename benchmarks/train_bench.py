@@ -15,18 +15,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.quiet import quiet_tensorflow
+from cgan.training.quiet import quiet_tensorflow
 
 quiet_tensorflow()
 
 import tensorflow as tf  # noqa: E402
 
-from training.config import make_config  # noqa: E402
-from training.data.synthetic import make_shapes  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.pipeline import make_dataset  # noqa: E402
-from training.run_dir import RunDir  # noqa: E402
-from training.trainer import GANTrainer  # noqa: E402
+from cgan.training.config import make_config  # noqa: E402
+from cgan.training.data.synthetic import make_shapes  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.pipeline import make_dataset  # noqa: E402
+from cgan.training.run_dir import RunDir  # noqa: E402
+from cgan.training.trainer import GANTrainer  # noqa: E402
 
 
 def bare_step_rate(config, steps: int) -> float:
@@ -55,29 +55,41 @@ def loop_figures(config, steps: int, log_every: int) -> tuple[float, float]:
         config.checkpoint_every = log_every * 2  # far more often than the presets' 500
         train(config, Path(tmp), resume=False, progress=False)
         records = RunDir(Path(tmp)).read_metrics()[1:]
-        return (statistics.mean(r["images_per_sec"] for r in records),
-                statistics.mean(r["loop_overhead"] for r in records))
+        return (
+            statistics.mean(r["images_per_sec"] for r in records),
+            statistics.mean(r["loop_overhead"] for r in records),
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--archs", default="sngan,dcgan")
     parser.add_argument("--batches", default="64,128")
     args = parser.parse_args()
-    print(f"{'arch':6} {'batch':>5} {'step img/s':>11} {'loop img/s':>11} {'overhead':>9}",
-          flush=True)
+    print(
+        f"{'arch':6} {'batch':>5} {'step img/s':>11} {'loop img/s':>11} {'overhead':>9}", flush=True
+    )
     for arch in args.archs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            overrides = dict(arch=arch, batch_size=batch, data="synthetic",
-                             synthetic_classes=10, synthetic_per_class=1000,
-                             aux_weight=1.0 if arch == "sngan" else 0.0)  # head: sngan only
+            overrides = dict(
+                arch=arch,
+                batch_size=batch,
+                data="synthetic",
+                synthetic_classes=10,
+                synthetic_per_class=1000,
+                aux_weight=1.0 if arch == "sngan" else 0.0,
+            )  # head: sngan only
             bare = bare_step_rate(make_config("cifar10", overrides), args.steps)
-            looped, overhead = loop_figures(make_config("cifar10", overrides), args.steps,
-                                            log_every=max(2, args.steps // 3))
-            print(f"{arch:6} {batch:5d} {bare:11.1f} {looped:11.1f} {100 * overhead:8.1f}%",
-                  flush=True)
+            looped, overhead = loop_figures(
+                make_config("cifar10", overrides), args.steps, log_every=max(2, args.steps // 3)
+            )
+            print(
+                f"{arch:6} {batch:5d} {bare:11.1f} {looped:11.1f} {100 * overhead:8.1f}%",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ try:
 except ImportError:  # run from a checkout that is not installed: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import state  # noqa: E402
-from dashboard.feedback import error_box  # noqa: E402
-from dashboard.loading import LoadedModel  # noqa: E402
-from dashboard.views import explore, generate, inspect_model, sidebar, training  # noqa: E402
+from cgan.dashboard import state  # noqa: E402
+from cgan.dashboard.feedback import error_box  # noqa: E402
+from cgan.dashboard.loading import LoadedModel  # noqa: E402
+from cgan.dashboard.views import explore, generate, inspect_model, sidebar, training  # noqa: E402
 
 ModelView = Callable[[LoadedModel, sidebar.Settings], None]
 MODEL_VIEWS: dict[str, ModelView] = {
@@ -44,8 +44,9 @@ def _load(choice: sidebar.ModelChoice | None) -> LoadedModel | None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="cGAN label-to-image", page_icon=":material/palette:",
-                       layout="wide")
+    st.set_page_config(
+        page_title="cGAN label-to-image", page_icon=":material/palette:", layout="wide"
+    )
     state.keep_values()
     with st.sidebar:
         st.title("cGAN dashboard")
@@ -53,8 +54,7 @@ def main() -> None:
         status = st.empty()
         st.divider()
         settings = sidebar.sampling_settings()
-    view = st.radio("View", VIEWS, horizontal=True, key=state.VIEW,
-                    label_visibility="collapsed")
+    view = st.radio("View", VIEWS, horizontal=True, key=state.VIEW, label_visibility="collapsed")
     if view == TRAINING:
         training.render()
         return
@@ -62,8 +62,10 @@ def main() -> None:
     if model is None:
         return
     info = model.generator.info
-    status.success(f"{len(info.labels)} classes · {info.image_size}px · {info.arch} · "
-                   f"{model.generator.provider.removesuffix('ExecutionProvider')}")
+    status.success(
+        f"{len(info.labels)} classes · {info.image_size}px · {info.arch} · "
+        f"{model.generator.provider.removesuffix('ExecutionProvider')}"
+    )
     MODEL_VIEWS[view](model, settings)
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from inference.errors import InferenceError
+from cgan.inference.errors import InferenceError
 
 MAX_MESSAGE = 300
 log = logging.getLogger("cgan.dashboard")
@@ -23,7 +23,7 @@ def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message, capped in length."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def file_size(size: int) -> str:
@@ -45,6 +45,8 @@ def error_box() -> Iterator[None]:
         st.error(one_line(exc), icon=":material/error:")
     except Exception as exc:
         log.exception("dashboard bug")
-        st.error(f"Something went wrong inside the dashboard ({type(exc).__name__}: "
-                 f"{one_line(exc)}); the details are in the server log.",
-                 icon=":material/bug_report:")
+        st.error(
+            f"Something went wrong inside the dashboard ({type(exc).__name__}: "
+            f"{one_line(exc)}); the details are in the server log.",
+            icon=":material/bug_report:",
+        )

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from inference.grid import make_grid
-from inference.limits import check_request
+from cgan.inference.grid import make_grid
+from cgan.inference.limits import check_request
 
 TARGET_TILE_PX = 96
 MAX_ZOOM = 8
@@ -37,8 +37,9 @@ def png_bytes(picture: Image.Image | np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def grid_png(images: np.ndarray, rows: int, scale: int,
-             row_labels: Sequence[str] | None = None) -> bytes:
+def grid_png(
+    images: np.ndarray, rows: int, scale: int, row_labels: Sequence[str] | None = None
+) -> bytes:
     """The grid picture the views show and offer for download, as PNG bytes."""
     check_request(len(images), images.shape[1], scale)
     return png_bytes(make_grid(images, rows=rows, scale=scale, row_labels=row_labels))
@@ -53,6 +54,7 @@ def gif_bytes(frames: np.ndarray, scale: int, frame_ms: int, bounce: bool) -> by
     check_request(len(order), frames.shape[1], scale)
     pictures = [Image.fromarray(enlarge(frames[i], scale)) for i in order]
     buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=frame_ms, loop=0)
+    pictures[0].save(
+        buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0
+    )
     return buffer.getvalue()

@@ -6,7 +6,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from inference.generator import ImageGenerator
+from cgan.inference.generator import ImageGenerator
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,9 @@ class Latency:
         return 1000.0 * self.batch / self.median_ms if self.median_ms > 0 else float("inf")
 
 
-def measure(generator: ImageGenerator, batch: int, repeats: int = 5,
-            truncation: float | None = None) -> Latency:
+def measure(
+    generator: ImageGenerator, batch: int, repeats: int = 5, truncation: float | None = None
+) -> Latency:
     """Median over `repeats` calls after one warm-up call (the first run allocates)."""
     labels = [i % len(generator.labels) for i in range(batch)]
     seeds = list(range(batch))

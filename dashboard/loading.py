@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from inference.errors import InferenceError
-from inference.generator import ImageGenerator
+from cgan.inference.errors import InferenceError
+from cgan.inference.generator import ImageGenerator
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # Streamlit's own default upload limit
 CACHED_FILES = 8
@@ -51,8 +51,9 @@ def check_upload(name: str, data: bytes) -> None:
     if not data:
         raise InferenceError(f"{name} is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise InferenceError(f"{name} is {len(data) / 2**20:.0f} MiB; the limit is "
-                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
+        raise InferenceError(
+            f"{name} is {len(data) / 2**20:.0f} MiB; the limit is {MAX_UPLOAD_BYTES // 2**20} MiB"
+        )
 
 
 def open_generator(model: Path | bytes, provider: str = "auto") -> ImageGenerator:

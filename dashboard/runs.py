@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.feedback import DashboardError
-from training.run_dir import RunDir
+from cgan.dashboard.feedback import DashboardError
+from cgan.training.run_dir import RunDir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,9 +31,13 @@ def list_runs(root: Path) -> list[str]:
     """Folders directly under `root` that look like runs (a config, metrics or samples)."""
     if not root.is_dir():
         return []
-    names = [child.name for child in root.iterdir()
-             if child.is_dir() and not child.name.startswith(".")
-             and any((child / marker).exists() for marker in RUN_MARKERS)]
+    names = [
+        child.name
+        for child in root.iterdir()
+        if child.is_dir()
+        and not child.name.startswith(".")
+        and any((child / marker).exists() for marker in RUN_MARKERS)
+    ]
     return sorted(names)
 
 

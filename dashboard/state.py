@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.loading import UploadedModel
+from cgan.dashboard.loading import UploadedModel
 
 VIEW = "view"
 UPLOAD = "model.upload"
@@ -35,8 +35,9 @@ def kept(key: str, default: Any, options: Sequence[Any] | None = None) -> str:
     which also lets a callback such as new_seed() set it without a Streamlit warning.
     """
     st.session_state.setdefault(_KEPT, set()).add(key)
-    if key not in st.session_state or (options is not None
-                                       and st.session_state[key] not in options):
+    if key not in st.session_state or (
+        options is not None and st.session_state[key] not in options
+    ):
         st.session_state[key] = default
     return key
 
@@ -51,8 +52,7 @@ def keep_values() -> None:
 def remember_upload() -> None:
     """on_change of the uploader: keep the bytes (or forget them when it is cleared)."""
     file = st.session_state.get(UPLOAD_WIDGET)
-    st.session_state[UPLOAD] = None if file is None else UploadedModel(file.name,
-                                                                       file.getvalue())
+    st.session_state[UPLOAD] = None if file is None else UploadedModel(file.name, file.getvalue())
 
 
 def random_seed(current: int | None = None) -> int:

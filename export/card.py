@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inference.generator import ImageGenerator
-from inference.metadata import ModelInfo
+from cgan.inference.generator import ImageGenerator
+from cgan.inference.metadata import ModelInfo
 
 CARD_SEEDS = tuple(range(8))
 
@@ -61,9 +61,9 @@ no truncation, one row per class.*
 |---|---|
 | file | `{onnx_path.name}` ({size_mb:.1f} MB, {info.precision}, opset {info.opset}) |
 | architecture | {info.arch} |
-| weights | {info.weights}{f' (EMA decay {info.ema_decay})' if info.weights == 'ema' else ''} |
+| weights | {info.weights}{f" (EMA decay {info.ema_decay})" if info.weights == "ema" else ""} |
 | dataset | {info.dataset} |
-| classes | {len(info.labels)}: {', '.join(info.labels)} |
+| classes | {len(info.labels)}: {", ".join(info.labels)} |
 | latent_dim | {info.latent_dim} |
 | training | {info.training_steps} generator steps, {info.epochs:.2f} epochs{_cpu_hours(info)} |
 | source run | `{info.source_run}` |

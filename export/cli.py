@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser, fail
-from inference.errors import InferenceError
-from training.errors import UserError
+from cgan.inference.cliutil import OneLineArgumentParser, fail
+from cgan.inference.errors import InferenceError
+from cgan.training.errors import UserError
 
 EXAMPLES = """\
 examples:
@@ -21,18 +21,28 @@ examples:
 def build_parser() -> OneLineArgumentParser:
     import argparse
 
-    parser = OneLineArgumentParser(prog="cgan-export", description=__doc__, epilog=EXAMPLES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(
+        prog="cgan-export",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a cgan-train run")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="the .onnx to write (default models/<run name>.onnx)")
-    parser.add_argument("--raw", action="store_true",
-                        help="export the raw generator instead of the EMA one")
-    parser.add_argument("--fp16", action="store_true",
-                        help="half-precision weights and compute (float32 inputs/outputs)")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="the .onnx to write (default models/<run name>.onnx)"
+    )
+    parser.add_argument(
+        "--raw", action="store_true", help="export the raw generator instead of the EMA one"
+    )
+    parser.add_argument(
+        "--fp16",
+        action="store_true",
+        help="half-precision weights and compute (float32 inputs/outputs)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    parser.add_argument("--checkpoint", help="a checkpoint name such as ckpt-500 "
-                        "(default: the newest)")
+    parser.add_argument(
+        "--checkpoint", help="a checkpoint name such as ckpt-500 (default: the newest)"
+    )
     parser.add_argument("--no-card", action="store_true", help="skip the model card and grid")
     return parser
 
@@ -42,25 +52,35 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output or Path("models") / f"{args.run_dir.resolve().name}.onnx"
     if not (args.run_dir / "config.toml").is_file():
         return fail("cgan-export", f"{args.run_dir} is not a run directory (no config.toml)")
-    from training.quiet import quiet_tensorflow
+    from cgan.training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    from export.exporter import ParityError, export_run
+    from cgan.export.exporter import ParityError, export_run
 
     try:
-        result = export_run(args.run_dir, out, ema=not args.raw, fp16=args.fp16,
-                            opset=args.opset, checkpoint=args.checkpoint,
-                            card=not args.no_card)
+        result = export_run(
+            args.run_dir,
+            out,
+            ema=not args.raw,
+            fp16=args.fp16,
+            opset=args.opset,
+            checkpoint=args.checkpoint,
+            card=not args.no_card,
+        )
     except (UserError, InferenceError) as exc:
         return fail("cgan-export", exc)
     except ParityError as exc:
         return fail("cgan-export", exc, code=1)
     parity = ", ".join(f"batch {b}: {d:.2e}" for b, d in result.parity.items())
-    print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, "
-          f"{result.info.precision}, opset {result.info.opset}, "
-          f"{result.info.training_steps} steps)")
-    print(f"parity with Keras, max abs difference: {parity} "
-          f"(bound {result.info.extra['parity_bound']:g})")
+    print(
+        f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, "
+        f"{result.info.precision}, opset {result.info.opset}, "
+        f"{result.info.training_steps} steps)"
+    )
+    print(
+        f"parity with Keras, max abs difference: {parity} "
+        f"(bound {result.info.extra['parity_bound']:g})"
+    )
     if result.card:
         print(f"model card {result.card}, samples {result.grid}")
     return 0

@@ -9,15 +9,16 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
+from cgan.inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
 
 DEFAULT_OPSET = 17  # tf2onnx 1.17 fails at opset 19 and above
 
 
-def to_onnx(generator: keras.Model, latent_dim: int, opset: int = DEFAULT_OPSET
-            ) -> onnx.ModelProto:
-    signature = [tf.TensorSpec([None, latent_dim], tf.float32, name=INPUT_NOISE),
-                 tf.TensorSpec([None], tf.int64, name=INPUT_LABEL)]
+def to_onnx(generator: keras.Model, latent_dim: int, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    signature = [
+        tf.TensorSpec([None, latent_dim], tf.float32, name=INPUT_NOISE),
+        tf.TensorSpec([None], tf.int64, name=INPUT_LABEL),
+    ]
 
     @tf.function(input_signature=signature)
     def generate(noise: tf.Tensor, label: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -33,8 +34,10 @@ def attach_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
     for key, value in info.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    model.doc_string = (f"cgan-label2image conditional generator ({info.arch}, "
-                        f"{info.image_size}x{info.image_size}, {len(info.labels)} classes)")
+    model.doc_string = (
+        f"cgan-label2image conditional generator ({info.arch}, "
+        f"{info.image_size}x{info.image_size}, {len(info.labels)} classes)"
+    )
     model.producer_name = "cgan-label2image"
     model.producer_version = info.project_version
 

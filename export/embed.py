@@ -6,9 +6,9 @@ from pathlib import Path
 
 import onnx
 
-from export.convert import attach_metadata
-from export.exporter import write_atomically
-from inference.metadata import ModelInfo
+from cgan.export.convert import attach_metadata
+from cgan.export.exporter import write_atomically
+from cgan.inference.metadata import ModelInfo
 
 
 def embed_metrics(model_path: Path, metrics: dict, card: bool = True) -> ModelInfo:
@@ -18,7 +18,7 @@ def embed_metrics(model_path: Path, metrics: dict, card: bool = True) -> ModelIn
     attach_metadata(model, info)
     write_atomically(model, model_path)
     if card and model_path.with_suffix(".md").is_file():
-        from export.card import write_card
+        from cgan.export.card import write_card
 
         write_card(model_path)
     return info

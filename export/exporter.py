@@ -12,12 +12,12 @@ from pathlib import Path
 
 import onnx
 
-from export.convert import DEFAULT_OPSET, attach_metadata, to_fp16, to_onnx
-from export.parity import max_abs_difference
-from export.restore import restore_generator
-from inference.metadata import ModelInfo
-from training.errors import UserError
-from training.run_dir import RunDir
+from cgan.export.convert import DEFAULT_OPSET, attach_metadata, to_fp16, to_onnx
+from cgan.export.parity import max_abs_difference
+from cgan.export.restore import restore_generator
+from cgan.inference.metadata import ModelInfo
+from cgan.training.errors import UserError
+from cgan.training.run_dir import RunDir
 
 PARITY_BOUND = {"fp32": 1e-4, "fp16": 2e-2}
 
@@ -93,44 +93,62 @@ def write_atomically(model: onnx.ModelProto, out: Path) -> None:
             os.remove(tmp)
 
 
-def export_run(run_dir: Path, out: Path, ema: bool = True, fp16: bool = False,
-               opset: int = DEFAULT_OPSET, checkpoint: str | None = None,
-               card: bool = True) -> ExportResult:
+def export_run(
+    run_dir: Path,
+    out: Path,
+    ema: bool = True,
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    checkpoint: str | None = None,
+    card: bool = True,
+) -> ExportResult:
     run = RunDir(run_dir)
     _check_writable(out)
-    generator, config, checkpoint_path = restore_generator(run.root, ema=ema,
-                                                          checkpoint=checkpoint)
+    generator, config, checkpoint_path = restore_generator(run.root, ema=ema, checkpoint=checkpoint)
     model = to_onnx(generator, config.latent_dim, opset)
     precision = "fp16" if fp16 else "fp32"
     if fp16:
         model = to_fp16(model)
-    parity = max_abs_difference(generator, model.SerializeToString(), config.latent_dim,
-                                len(config.labels))
+    parity = max_abs_difference(
+        generator, model.SerializeToString(), config.latent_dim, len(config.labels)
+    )
     worst = max(parity.values())
     if not worst <= PARITY_BOUND[precision]:
-        raise ParityError(f"parity check failed: max abs difference {worst:.3g} between ONNX "
-                          f"and Keras exceeds {PARITY_BOUND[precision]:g}; nothing written")
+        raise ParityError(
+            f"parity check failed: max abs difference {worst:.3g} between ONNX "
+            f"and Keras exceeds {PARITY_BOUND[precision]:g}; nothing written"
+        )
     step, epochs, cpu_hours = _training_progress(run, checkpoint_path)
     info = ModelInfo(
-        labels=list(config.labels), latent_dim=config.latent_dim,
-        image_size=config.resolution, arch=config.arch, dataset=config.data,
-        training_steps=step, epochs=round(epochs, 3),
-        ema_decay=config.ema_decay if ema else 0.0, weights="ema" if ema else "raw",
-        precision=precision, opset=opset,
+        labels=list(config.labels),
+        latent_dim=config.latent_dim,
+        image_size=config.resolution,
+        arch=config.arch,
+        dataset=config.data,
+        training_steps=step,
+        epochs=round(epochs, 3),
+        ema_decay=config.ema_decay if ema else 0.0,
+        weights="ema" if ema else "raw",
+        precision=precision,
+        opset=opset,
         export_time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        project_version=project_version(), source_run=f"{run.root} ({Path(checkpoint_path).name})",
-        parity_max_abs_diff=worst, metrics=_evaluation(run),
-        extra={"parity_by_batch": {str(k): v for k, v in parity.items()},
-               "parity_bound": PARITY_BOUND[precision],
-               "training_cpu_hours": cpu_hours,
-               "training_config": config.to_dict()},
+        project_version=project_version(),
+        source_run=f"{run.root} ({Path(checkpoint_path).name})",
+        parity_max_abs_diff=worst,
+        metrics=_evaluation(run),
+        extra={
+            "parity_by_batch": {str(k): v for k, v in parity.items()},
+            "parity_bound": PARITY_BOUND[precision],
+            "training_cpu_hours": cpu_hours,
+            "training_config": config.to_dict(),
+        },
     )
     attach_metadata(model, info)
     onnx.checker.check_model(model, full_check=True)
     write_atomically(model, out)
     card_path = grid_path = None
     if card:
-        from export.card import write_card
+        from cgan.export.card import write_card
 
         card_path, grid_path = write_card(out)
     return ExportResult(out, info, parity, card_path, grid_path)

@@ -8,10 +8,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from training.config import TrainConfig, load_config
-from training.errors import UserError
-from training.models import build_generator
-from training.run_dir import RunDir
+from cgan.training.config import TrainConfig, load_config
+from cgan.training.errors import UserError
+from cgan.training.models import build_generator
+from cgan.training.run_dir import RunDir
 
 
 def find_checkpoint(run: RunDir, name: str | None = None) -> str:
@@ -28,8 +28,9 @@ def find_checkpoint(run: RunDir, name: str | None = None) -> str:
     return str(prefixes[0])
 
 
-def restore_generator(run_dir: str | Path, ema: bool = True, checkpoint: str | None = None
-                      ) -> tuple[keras.Model, TrainConfig, str]:
+def restore_generator(
+    run_dir: str | Path, ema: bool = True, checkpoint: str | None = None
+) -> tuple[keras.Model, TrainConfig, str]:
     """The EMA generator by default (the one that makes the best images), or the raw one."""
     run = RunDir(Path(run_dir))
     config = load_config(run.root)
@@ -41,6 +42,7 @@ def restore_generator(run_dir: str | Path, ema: bool = True, checkpoint: str | N
         status.expect_partial().assert_existing_objects_matched()
     except Exception as exc:  # TF raises OpError, IndexError, ValueError... for bad files
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"checkpoint {path} is unreadable or does not match the run's "
-                        f"config: {reason}") from None
+        raise UserError(
+            f"checkpoint {path} is unreadable or does not match the run's config: {reason}"
+        ) from None
     return generator, config, path

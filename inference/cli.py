@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser, fail, non_negative_int, positive_float
-from inference.errors import InferenceError
+from cgan.inference.cliutil import OneLineArgumentParser, fail, non_negative_int, positive_float
+from cgan.inference.errors import InferenceError
 
 MAX_IMAGES = 10_000
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -27,24 +27,38 @@ examples:
 
 
 def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(prog="cgan-infer", description=__doc__, epilog=EXAMPLES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--label", action="append", default=[],
-                        help="class name (any case) or index; repeat or comma-separate; "
-                        "'all' for every class")
+    parser = OneLineArgumentParser(
+        prog="cgan-infer",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        help="class name (any case) or index; repeat or comma-separate; 'all' for every class",
+    )
     parser.add_argument("--list-labels", action="store_true", help="print the labels and exit")
     parser.add_argument("--info", action="store_true", help="print the model's metadata")
     parser.add_argument("--n", type=int, help="images per label (seeds SEED..SEED+n-1)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="first seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
     parser.add_argument("--seeds", help="explicit seeds, e.g. 0-15,42 (overrides --seed/--n)")
-    parser.add_argument("--truncation", type=positive_float,
-                        help="redraw noise beyond +-T (e.g. 0.7): less variety, more typical")
-    parser.add_argument("--grid", action="store_true",
-                        help="one image: a row per label, a column per seed")
+    parser.add_argument(
+        "--truncation",
+        type=positive_float,
+        help="redraw noise beyond +-T (e.g. 0.7): less variety, more typical",
+    )
+    parser.add_argument(
+        "--grid", action="store_true", help="one image: a row per label, a column per seed"
+    )
     parser.add_argument("-o", "--out", type=Path, help="output file (one image or --grid)")
-    parser.add_argument("--outdir", type=Path, default=Path("generated"),
-                        help="folder for one file per image (default generated/)")
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        default=Path("generated"),
+        help="folder for one file per image (default generated/)",
+    )
     parser.add_argument("--format", choices=sorted(FORMATS), help="png (default), jpg, webp")
     parser.add_argument("--scale", type=int, default=1, help="nearest-neighbour enlargement")
     parser.add_argument("--model", type=Path, help="an exported .onnx (default: shipped model)")
@@ -58,13 +72,14 @@ def _labels(values: list[str]) -> list[str]:
 
 
 def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
-    from inference.generator import MAX_SEED
-    from inference.seeds import parse_seeds
+    from cgan.inference.generator import MAX_SEED
+    from cgan.inference.seeds import parse_seeds
 
     limit = MAX_IMAGES // max(1, label_count)
     if limit < 1:
-        raise InferenceError(f"{label_count} labels are too many: at most {MAX_IMAGES} images "
-                             "per call")
+        raise InferenceError(
+            f"{label_count} labels are too many: at most {MAX_IMAGES} images per call"
+        )
     if args.seeds is not None:
         if args.n is not None:
             raise InferenceError("give either --seeds or --n, not both")
@@ -73,11 +88,14 @@ def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
     if count < 1:
         raise InferenceError(f"--n must be at least 1, not {count}")
     if count > limit:
-        raise InferenceError(f"--n {count} is too many: at most {MAX_IMAGES} images per call "
-                             f"({limit} per label here)")
+        raise InferenceError(
+            f"--n {count} is too many: at most {MAX_IMAGES} images per call "
+            f"({limit} per label here)"
+        )
     if args.seed + count - 1 > MAX_SEED:
-        raise InferenceError(f"--seed {args.seed} --n {count} goes beyond the largest seed "
-                             f"{MAX_SEED}")
+        raise InferenceError(
+            f"--seed {args.seed} --n {count} goes beyond the largest seed {MAX_SEED}"
+        )
     return list(range(args.seed, args.seed + count))
 
 
@@ -126,10 +144,10 @@ def _print_info(generator, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from inference.default_model import default_model_path
-    from inference.generator import ImageGenerator
-    from inference.grid import make_grid
-    from inference.limits import check_request
+    from cgan.inference.default_model import default_model_path
+    from cgan.inference.generator import ImageGenerator
+    from cgan.inference.grid import make_grid
+    from cgan.inference.limits import check_request
 
     started = time.perf_counter()
     labels = _labels(args.label)
@@ -155,8 +173,10 @@ def run(args: argparse.Namespace) -> dict:
     indices = [generator.label_index(label) for label in labels]
     pairs = [(index, seed) for index in indices for seed in seeds]
     if args.out is not None and len(pairs) > 1 and not args.grid:
-        raise InferenceError(f"--out names one file but {len(pairs)} images were asked for; "
-                             "add --grid or use --outdir")
+        raise InferenceError(
+            f"--out names one file but {len(pairs)} images were asked for; "
+            "add --grid or use --outdir"
+        )
     # The grid holds every image enlarged at once; single files one at a time.
     check_request(len(pairs) if args.grid else 1, generator.info.image_size, args.scale)
     images = generator.generate([i for i, _ in pairs], [s for _, s in pairs], args.truncation)
@@ -164,8 +184,13 @@ def run(args: argparse.Namespace) -> dict:
     names = generator.labels
     files = []
     if args.grid or len(pairs) == 1 and args.out is not None:
-        picture = make_grid(images, rows=len(indices), scale=args.scale,
-                            row_labels=[names[i] for i in indices]) if args.grid else None
+        picture = (
+            make_grid(
+                images, rows=len(indices), scale=args.scale, row_labels=[names[i] for i in indices]
+            )
+            if args.grid
+            else None
+        )
         target = args.out or _file_in(args.outdir, f"grid.{fmt}")
         if picture is None:
             image = images[0].repeat(args.scale, 0).repeat(args.scale, 1)
@@ -181,11 +206,18 @@ def run(args: argparse.Namespace) -> dict:
             _save(image.repeat(args.scale, 0).repeat(args.scale, 1), target, fmt)
             files.append({"path": str(target), "label": names[index], "seed": seed})
     saved = time.perf_counter()
-    return {"model": str(model_path), "provider": generator.provider, "files": files,
-            "images": len(pairs), "truncation": args.truncation,
-            "timings_s": {"load": round(loaded - started, 4),
-                          "generate": round(generated - loaded, 4),
-                          "save": round(saved - generated, 4)}}
+    return {
+        "model": str(model_path),
+        "provider": generator.provider,
+        "files": files,
+        "images": len(pairs),
+        "truncation": args.truncation,
+        "timings_s": {
+            "load": round(loaded - started, 4),
+            "generate": round(generated - loaded, 4),
+            "save": round(saved - generated, 4),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

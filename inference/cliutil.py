@@ -24,6 +24,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 # argparse `type=` converters: a bad value becomes the parser's one-line error.
 
+
 def positive_int(text: str) -> int:
     value = _number(text, int, "a whole number")
     if value < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from inference.errors import InferenceError
+from cgan.inference.errors import InferenceError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_NAME = "cifar10.onnx"
@@ -24,6 +24,8 @@ def default_model_path() -> Path:
         return Path(override)
     shipped = shipped_model_path()
     if not shipped.is_file():
-        raise InferenceError("no default model is shipped in this install yet; pass "
-                             "--model PATH.onnx (make one with `make train` and `make export`)")
+        raise InferenceError(
+            "no default model is shipped in this install yet; pass "
+            "--model PATH.onnx (make one with `make train` and `make export`)"
+        )
     return shipped

@@ -15,11 +15,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from inference.errors import InferenceError
-from inference.grid import make_grid, to_uint8
-from inference.limits import check_request
-from inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
-from inference.session import first_line, open_session
+from cgan.inference.errors import InferenceError
+from cgan.inference.grid import make_grid, to_uint8
+from cgan.inference.limits import check_request
+from cgan.inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
+from cgan.inference.session import first_line, open_session
 
 MAX_SEED = 2**32 - 1
 MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
@@ -56,14 +56,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     if omega < 1e-6:
         return ((1 - t) * a + t * b).astype(np.float32)
     return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(
-        np.float32)
+        np.float32
+    )
 
 
 class ImageGenerator:
     """One onnxruntime session over an exported generator, plus its labels and metadata."""
 
-    def __init__(self, model: str | Path | bytes, provider: str = "auto",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str | Path | bytes, provider: str = "auto", batch_size: int = 64
+    ) -> None:
         self.session = open_session(model, provider)
         props = self.session.get_modelmeta().custom_metadata_map
         self.info = ModelInfo.from_props(dict(props))
@@ -76,27 +78,31 @@ class ImageGenerator:
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if inputs != {INPUT_NOISE, INPUT_LABEL} or OUTPUT_IMAGE not in outputs:
-            raise InferenceError(f"the model's inputs {sorted(inputs)} / outputs "
-                                 f"{sorted(outputs)} are not the cgan export contract")
+            raise InferenceError(
+                f"the model's inputs {sorted(inputs)} / outputs "
+                f"{sorted(outputs)} are not the cgan export contract"
+            )
         types = {i.name: i.type for i in self.session.get_inputs()}
         if types != {INPUT_NOISE: "tensor(float)", INPUT_LABEL: "tensor(int64)"}:
-            raise InferenceError(f"the model's input types {types} are not the cgan export "
-                                 "contract (float noise, int64 label)")
+            raise InferenceError(
+                f"the model's input types {types} are not the cgan export "
+                "contract (float noise, int64 label)"
+            )
 
     def _run(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """One batch through the session; the output must be [N, S, S, 3] with S the
         metadata's image_size (checked at load on one image, then on every batch)."""
         try:
-            (images,) = self.session.run([OUTPUT_IMAGE], {INPUT_NOISE: noise,
-                                                          INPUT_LABEL: labels})
+            (images,) = self.session.run([OUTPUT_IMAGE], {INPUT_NOISE: noise, INPUT_LABEL: labels})
         except Exception as exc:  # onnxruntime's own error types (memory, bad graph)
             raise InferenceError(f"the model failed to run: {first_line(exc)}") from None
         size = self.info.image_size
         expected = (len(labels), size, size, 3)
         if not isinstance(images, np.ndarray) or images.shape != expected:
             shape = list(getattr(images, "shape", []))
-            raise InferenceError(f"the model's output is shaped {shape}, not {list(expected)} "
-                                 "as its metadata says")
+            raise InferenceError(
+                f"the model's output is shaped {shape}, not {list(expected)} as its metadata says"
+            )
         return images
 
     @property
@@ -110,8 +116,9 @@ class ImageGenerator:
     def label_index(self, label: str | int) -> int:
         """A class by name (case-insensitive) or index; unknown names get a suggestion."""
         names = self.labels
-        if isinstance(label, (int, np.integer)) or (isinstance(label, str) and
-                                                    label.strip().lstrip("-").isdigit()):
+        if isinstance(label, (int, np.integer)) or (
+            isinstance(label, str) and label.strip().lstrip("-").isdigit()
+        ):
             index = int(label)
             if not 0 <= index < len(names):
                 raise InferenceError(f"label index {index} is outside 0..{len(names) - 1}")
@@ -129,8 +136,10 @@ class ImageGenerator:
         noise = np.asarray(noise, np.float32)
         label_array = np.asarray(labels, np.int64)
         if noise.shape != (len(label_array), self.info.latent_dim):
-            raise InferenceError(f"noise must be shaped [{len(label_array)}, "
-                                 f"{self.info.latent_dim}], not {list(noise.shape)}")
+            raise InferenceError(
+                f"noise must be shaped [{len(label_array)}, "
+                f"{self.info.latent_dim}], not {list(noise.shape)}"
+            )
         if label_array.size and (label_array.min() < 0 or label_array.max() >= len(self.labels)):
             raise InferenceError(f"label indices must be in 0..{len(self.labels) - 1}")
         check_request(len(label_array), self.info.image_size)
@@ -143,19 +152,29 @@ class ImageGenerator:
             return np.zeros((0, size, size, 3), np.uint8)
         return np.concatenate(chunks)
 
-    def generate(self, labels: Sequence[str | int], seeds: Sequence[int],
-                 truncation: float | None = None) -> np.ndarray:
+    def generate(
+        self, labels: Sequence[str | int], seeds: Sequence[int], truncation: float | None = None
+    ) -> np.ndarray:
         """One image per (label, seed) pair."""
         if len(labels) != len(seeds):
             raise InferenceError("give one seed per label")
         check_request(len(seeds), self.info.image_size, latent_dim=self.info.latent_dim)
         indices = [self.label_index(label) for label in labels]
-        noise = np.stack([noise_for_seed(int(s), self.info.latent_dim, truncation)
-                          for s in seeds]) if seeds else np.zeros((0, self.info.latent_dim))
+        noise = (
+            np.stack([noise_for_seed(int(s), self.info.latent_dim, truncation) for s in seeds])
+            if seeds
+            else np.zeros((0, self.info.latent_dim))
+        )
         return self.from_noise(noise, indices)
 
-    def interpolate(self, label: str | int, seed_a: int, seed_b: int, frames: int = 8,
-                    truncation: float | None = None) -> np.ndarray:
+    def interpolate(
+        self,
+        label: str | int,
+        seed_a: int,
+        seed_b: int,
+        frames: int = 8,
+        truncation: float | None = None,
+    ) -> np.ndarray:
         """`frames` images along a spherical path from seed_a's noise to seed_b's."""
         if frames < 2:
             raise InferenceError("an interpolation needs at least 2 frames")
@@ -170,13 +189,15 @@ class ImageGenerator:
         z = noise_for_seed(seed, self.info.latent_dim, truncation)
         return self.from_noise(np.tile(z, (len(self.labels), 1)), range(len(self.labels)))
 
-    def class_grid(self, seeds: Sequence[int], truncation: float | None = None,
-                   scale: int = 2) -> Image.Image:
+    def class_grid(
+        self, seeds: Sequence[int], truncation: float | None = None, scale: int = 2
+    ) -> Image.Image:
         """One row per class, one column per seed, names on the left."""
         count = len(self.labels)
         check_request(count * len(seeds), self.info.image_size, scale, self.info.latent_dim)
-        images = self.generate([k for k in range(count) for _ in seeds], list(seeds) * count,
-                               truncation)
+        images = self.generate(
+            [k for k in range(count) for _ in seeds], list(seeds) * count, truncation
+        )
         return make_grid(images, rows=count, scale=scale, row_labels=self.labels)
 
 

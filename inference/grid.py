@@ -13,8 +13,14 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def make_grid(images: np.ndarray, rows: int, scale: int = 1, padding: int = 2,
-              row_labels: Sequence[str] | None = None, background: int = 255) -> Image.Image:
+def make_grid(
+    images: np.ndarray,
+    rows: int,
+    scale: int = 1,
+    padding: int = 2,
+    row_labels: Sequence[str] | None = None,
+    background: int = 255,
+) -> Image.Image:
     """uint8 images [N, H, W, 3] laid out row by row, N = rows * columns.
 
     `scale` enlarges each tile by nearest neighbour so that 32x32 samples stay crisp;
@@ -36,13 +42,16 @@ def make_grid(images: np.ndarray, rows: int, scale: int = 1, padding: int = 2,
         if len(row_labels) != rows:
             raise ValueError("one row label per row is needed")
         margin = max(int(font.getlength(name)) for name in row_labels) + 2 * padding + 4
-    canvas = np.full((rows * (height + padding) + padding,
-                      margin + columns * (width + padding) + padding, 3), background, np.uint8)
+    canvas = np.full(
+        (rows * (height + padding) + padding, margin + columns * (width + padding) + padding, 3),
+        background,
+        np.uint8,
+    )
     for index in range(count):
         r, c = divmod(index, columns)
         top = padding + r * (height + padding)
         left = margin + padding + c * (width + padding)
-        canvas[top:top + height, left:left + width] = images[index]
+        canvas[top : top + height, left : left + width] = images[index]
     picture = Image.fromarray(canvas)
     if row_labels is not None:
         draw = ImageDraw.Draw(picture)

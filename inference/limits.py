@@ -7,7 +7,7 @@ first and refuses it with one line instead of running out of memory.
 
 from __future__ import annotations
 
-from inference.errors import InferenceError
+from cgan.inference.errors import InferenceError
 
 MAX_IMAGE_SIZE = 1024  # largest image side a model may have
 MAX_REQUEST_BYTES = 2**30  # uint8 pixels one request may produce, zoom included
@@ -28,4 +28,5 @@ def check_request(images: int, image_size: int, scale: int = 1, latent_dim: int 
         raise InferenceError(
             f"{images} images of {image_size}x{image_size}{zoom} need "
             f"{needed / 2**30:.1f} GiB; the limit is {MAX_REQUEST_BYTES / 2**30:.0f} GiB "
-            "per request: ask for fewer images or a smaller zoom")
+            "per request: ask for fewer images or a smaller zoom"
+        )

@@ -13,8 +13,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from inference.errors import MetadataError
-from inference.limits import MAX_IMAGE_SIZE, MAX_LATENT_DIM
+from cgan.inference.errors import MetadataError
+from cgan.inference.limits import MAX_IMAGE_SIZE, MAX_LATENT_DIM
 
 MAX_LABEL_LENGTH = 100
 MAX_LABELS = 10_000
@@ -57,8 +57,10 @@ class ModelInfo:
     def from_props(cls, props: dict[str, str]) -> ModelInfo:
         missing = [name for name in (CONTRACT_KEY, *cls.REQUIRED) if name not in props]
         if missing:
-            raise MetadataError("the model has no cgan metadata (missing "
-                                f"{', '.join(missing)}); export it with cgan-export")
+            raise MetadataError(
+                "the model has no cgan metadata (missing "
+                f"{', '.join(missing)}); export it with cgan-export"
+            )
         try:
             values = {name: json.loads(text) for name, text in props.items()}
         except json.JSONDecodeError as exc:
@@ -70,30 +72,48 @@ class ModelInfo:
         check_labels(info.labels)
         for name, limit in (("latent_dim", MAX_LATENT_DIM), ("image_size", MAX_IMAGE_SIZE)):
             value = getattr(info, name)
-            if not (isinstance(value, int) and not isinstance(value, bool)
-                    and 0 < value <= limit):
-                raise MetadataError(f"the model's {name} metadata must be a whole number "
-                                    f"in 1..{limit}, not {str(value)[:40]!r}")
+            if not (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit):
+                raise MetadataError(
+                    f"the model's {name} metadata must be a whole number "
+                    f"in 1..{limit}, not {str(value)[:40]!r}"
+                )
         info._check_types()
         return info
 
     def _check_types(self) -> None:
         """Descriptive fields have the types readers expect, so no caller trips on them."""
         number = (int, float)
-        expected = {"training_steps": int, "epochs": number, "ema_decay": number,
-                    "opset": int, "metrics": (dict, type(None)), "extra": dict,
-                    "parity_max_abs_diff": (*number, type(None))}
-        for name in ("arch", "dataset", "weights", "precision", "export_time",
-                     "project_version", "source_run"):
+        expected = {
+            "training_steps": int,
+            "epochs": number,
+            "ema_decay": number,
+            "opset": int,
+            "metrics": (dict, type(None)),
+            "extra": dict,
+            "parity_max_abs_diff": (*number, type(None)),
+        }
+        for name in (
+            "arch",
+            "dataset",
+            "weights",
+            "precision",
+            "export_time",
+            "project_version",
+            "source_run",
+        ):
             expected[name] = str
-        wrong = [name for name, kinds in expected.items()
-                 if not isinstance(getattr(self, name), kinds)
-                 or isinstance(getattr(self, name), bool)
-                 or isinstance(getattr(self, name), float)
-                 and not math.isfinite(getattr(self, name))]
+        wrong = [
+            name
+            for name, kinds in expected.items()
+            if not isinstance(getattr(self, name), kinds)
+            or isinstance(getattr(self, name), bool)
+            or isinstance(getattr(self, name), float)
+            and not math.isfinite(getattr(self, name))
+        ]
         if wrong:
-            raise MetadataError("the model's metadata has wrongly typed fields: "
-                                + ", ".join(wrong))
+            raise MetadataError(
+                "the model's metadata has wrongly typed fields: " + ", ".join(wrong)
+            )
 
 
 def check_labels(labels: object) -> None:

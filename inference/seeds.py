@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from inference.errors import InferenceError
-from inference.generator import MAX_SEED
+from cgan.inference.errors import InferenceError
+from cgan.inference.generator import MAX_SEED
 
 _PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from inference.errors import InferenceError
+from cgan.inference.errors import InferenceError
 
 PROVIDERS = ("auto", "cpu", "cuda")
 _CPU, _CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
@@ -37,9 +37,11 @@ def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:
                 return _open(str(path), providers)  # external data is read at load
             except InferenceError as exc:
                 if "external data" in str(exc).lower():
-                    raise InferenceError("cannot load the model: it refers to external data "
-                                         "files, which a model given as bytes (an upload) "
-                                         "may not use") from None
+                    raise InferenceError(
+                        "cannot load the model: it refers to external data "
+                        "files, which a model given as bytes (an upload) "
+                        "may not use"
+                    ) from None
                 raise
     try:
         return ort.InferenceSession(model, sess_options=_options(), providers=providers)
@@ -69,12 +71,14 @@ def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.Infer
     if provider == "cpu" or (provider == "auto" and not cuda_listed):
         return _open(model, [_CPU])
     if provider == "cuda" and not cuda_listed:
-        raise InferenceError("the cuda provider needs the onnxruntime-gpu package "
-                             "(see README: GPU inference)")
+        raise InferenceError(
+            "the cuda provider needs the onnxruntime-gpu package (see README: GPU inference)"
+        )
     session = _open(model, [_CUDA, _CPU])
     if session.get_providers()[0] == _CUDA:
         return session
     if provider == "cuda":
-        raise InferenceError("the cuda provider was asked for, but onnxruntime-gpu found no "
-                             "usable CUDA device")
+        raise InferenceError(
+            "the cuda provider was asked for, but onnxruntime-gpu found no usable CUDA device"
+        )
     return _open(model, [_CPU])

@@ -1,5 +1,5 @@
-"""Allow ``python -m scraping ...`` (handy in Makefiles and without the script on PATH)."""
+"""Allow ``python -m cgan.scraping ...`` (handy in Makefiles and without the script on PATH)."""
 
-from scraping.cli import main
+from cgan.scraping.cli import main
 
 raise SystemExit(main())

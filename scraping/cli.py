@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from inference.cliutil import OneLineArgumentParser, non_negative_float, positive_int
-from scraping.labels import LabelSpec, parse_labels
+from cgan.inference.cliutil import OneLineArgumentParser, non_negative_float, positive_int
+from cgan.scraping.labels import LabelSpec, parse_labels
 
 if TYPE_CHECKING:
-    from scraping.contentcheck import ContentCheck
+    from cgan.scraping.contentcheck import ContentCheck
 
 KNOWN_SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
 DEFAULT_SOURCES = "openverse,wikimedia,reddit,pixabay"
@@ -46,7 +46,7 @@ BUILD_EXAMPLES = f"""\
 examples:
   {PROG} build --src data/mine --out data/mine-64 --size 64 --min-per-class 50
   {PROG} build --src data/mine --out data/mine-128 --size 128 --format jpeg --quality 92
-  python -m scraping build --src data/mine --out data/mine-32 --size 32   # same, no script needed
+  python -m cgan.scraping build --src data/mine --out data/mine-32 --size 32  # no script
 """
 
 
@@ -84,7 +84,7 @@ def _probability(text: str) -> float:
 
 def _add_check_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The content check's options, shared by the crawl (--verify) and ``verify``."""
-    from scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
+    from cgan.scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
 
     group = parser.add_argument_group("content check (ImageNet network, docs/imagenet.md)")
     group.add_argument(
@@ -148,9 +148,7 @@ def crawl_parser() -> argparse.ArgumentParser:
     filters.add_argument(
         "--min-size", type=positive_int, help="minimum width and height in px (default 128)"
     )
-    filters.add_argument(
-        "--max-mb", type=non_negative_float, help="maximum file size (default 15)"
-    )
+    filters.add_argument("--max-mb", type=non_negative_float, help="maximum file size (default 15)")
     filters.add_argument(
         "--max-megapixels", type=non_negative_float, help="maximum declared size (default 40)"
     )
@@ -302,10 +300,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def _without_verify(args: argparse.Namespace) -> None:
     """The content check's options mean nothing without --verify: say so, don't ignore them."""
-    given = [flag for flag, value in (("--top-k", args.top_k), ("--min-prob", args.min_prob),
-                                      ("--synset", args.synset),
-                                      ("--imagenet-weights", args.imagenet_weights))
-             if value not in (None, [])]
+    given = [
+        flag
+        for flag, value in (
+            ("--top-k", args.top_k),
+            ("--min-prob", args.min_prob),
+            ("--synset", args.synset),
+            ("--imagenet-weights", args.imagenet_weights),
+        )
+        if value not in (None, [])
+    ]
     by_setting = any(name == "CGAN_VERIFY" for name, _ in args.overrides)
     if given and not (args.verify or by_setting):
         fail(f"{', '.join(given)}: only used with --verify")
@@ -313,13 +317,15 @@ def _without_verify(args: argparse.Namespace) -> None:
 
 def content_check_or_fail(build: Callable[[], ContentCheck | None]) -> ContentCheck | None:
     """Build the content check; a missing package, WordNet or bad synset is one line."""
-    from common.imagenet.errors import ImageNetError
+    from cgan.common.imagenet.errors import ImageNetError
 
     try:
         return build()
     except ImportError as exc:
-        fail(f"the content check needs the ImageNet packages ({exc.name or exc}): "
-             "pip install -e '.[scrape]'")
+        fail(
+            f"the content check needs the ImageNet packages ({exc.name or exc}): "
+            "pip install -e '.[scrape]'"
+        )
     except ImageNetError as exc:
         fail(str(exc))
 
@@ -364,7 +370,7 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     _without_verify(args)
     _check_writable(args.out)
 
-    from scraping.runner import CrawlError, CrawlOptions, build_settings, run_crawl
+    from cgan.scraping.runner import CrawlError, CrawlOptions, build_settings, run_crawl
 
     options = CrawlOptions(
         labels=labels,
@@ -378,7 +384,7 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     try:
         settings = build_settings(options)
         if settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
-            from scraping.contentcheck import check_from_settings
+            from cgan.scraping.contentcheck import check_from_settings
 
             check = content_check_or_fail(lambda: check_from_settings(settings))
             if check is not None:
@@ -397,7 +403,7 @@ def run_build_command(argv: Sequence[str]) -> int:
         fail(f"--src {args.src} does not exist or is not a folder")
     _check_writable(args.out.parent)
 
-    from scraping.build import BuildError, BuildOptions, build_dataset, render_report
+    from cgan.scraping.build import BuildError, BuildOptions, build_dataset, render_report
 
     options = BuildOptions(
         src=args.src,
@@ -426,9 +432,9 @@ def run_verify_command(argv: Sequence[str]) -> int:
     if not args.src.is_dir():
         fail(f"--src {args.src} does not exist or is not a folder")
 
-    from scraping.build import class_folders
-    from scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
-    from scraping.verify import (
+    from cgan.scraping.build import class_folders
+    from cgan.scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
+    from cgan.scraping.verify import (
         VerifyError,
         VerifyOptions,
         check_move_target,
@@ -438,8 +444,12 @@ def run_verify_command(argv: Sequence[str]) -> int:
         write_report,
     )
 
-    options = VerifyOptions(src=args.src, report=args.report, move_rejected=args.move_rejected,
-                            batch_size=args.batch_size)
+    options = VerifyOptions(
+        src=args.src,
+        report=args.report,
+        move_rejected=args.move_rejected,
+        batch_size=args.batch_size,
+    )
     try:
         check_move_target(args.src, args.move_rejected)
     except VerifyError as exc:
@@ -449,11 +459,15 @@ def run_verify_command(argv: Sequence[str]) -> int:
         fail(f"--src {args.src} has no class folders (expected {args.src}/<label>/*.jpg)")
 
     def build() -> ContentCheck:
-        from common.imagenet.labelmap import parse_assignments
+        from cgan.common.imagenet.labelmap import parse_assignments
 
-        return ContentCheck(labels, parse_assignments(args.synset), args.top_k or DEFAULT_TOP_K,
-                            DEFAULT_MIN_PROB if args.min_prob is None else args.min_prob,
-                            args.imagenet_weights)
+        return ContentCheck(
+            labels,
+            parse_assignments(args.synset),
+            args.top_k or DEFAULT_TOP_K,
+            DEFAULT_MIN_PROB if args.min_prob is None else args.min_prob,
+            args.imagenet_weights,
+        )
 
     check = content_check_or_fail(build)
     assert check is not None
@@ -470,9 +484,11 @@ def run_verify_command(argv: Sequence[str]) -> int:
     print(render(counts))
     moved = sum(1 for item in decisions if item.moved_to)
     checked = sum(c.counts["kept"] + c.counts["off_topic"] for c in counts.values())
-    print(f"{checked} images checked at {rate:.1f} images/s"
-          + (f"; {moved} moved to {args.move_rejected}" if args.move_rejected else "")
-          + (f"; report: {args.report}" if args.report else ""))
+    print(
+        f"{checked} images checked at {rate:.1f} images/s"
+        + (f"; {moved} moved to {args.move_rejected}" if args.move_rejected else "")
+        + (f"; report: {args.report}" if args.report else "")
+    )
     return 0
 
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from common.imagenet.errors import ImageNetError
-from common.imagenet.labelmap import LabelConcept, map_label
-from scraping.labels import parse_label
-from scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.labelmap import LabelConcept, map_label
+from cgan.scraping.labels import parse_label
+from cgan.scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -48,19 +48,25 @@ class Verdict:
 class ContentCheck:
     """The network, the labels' concepts and the rule, ready to judge images."""
 
-    def __init__(self, labels: Sequence[tuple[str, Sequence[str]]], synsets: dict[str, str],
-                 top_k: int = DEFAULT_TOP_K, min_prob: float = DEFAULT_MIN_PROB,
-                 weights: str | Path | None = None) -> None:
-        from common.imagenet.classes import load_classes
-        from common.imagenet.runner import ImageNetRunner
-        from common.imagenet.weights import load_weights
-        from common.imagenet.wordnet import load_wordnet
+    def __init__(
+        self,
+        labels: Sequence[tuple[str, Sequence[str]]],
+        synsets: dict[str, str],
+        top_k: int = DEFAULT_TOP_K,
+        min_prob: float = DEFAULT_MIN_PROB,
+        weights: str | Path | None = None,
+    ) -> None:
+        from cgan.common.imagenet.classes import load_classes
+        from cgan.common.imagenet.runner import ImageNetRunner
+        from cgan.common.imagenet.weights import load_weights
+        from cgan.common.imagenet.wordnet import load_wordnet
 
         names = [name for name, _ in labels]
         stray = sorted(set(synsets) - set(names))
         if stray:
-            raise ImageNetError(f"--synset names labels that are not being checked: "
-                                f"{', '.join(stray)}")
+            raise ImageNetError(
+                f"--synset names labels that are not being checked: {', '.join(stray)}"
+            )
         self.wordnet, self.classes = load_wordnet(), load_classes()
         self.concepts: dict[str, LabelConcept] = {
             name: map_label(name, self.wordnet, self.classes, synsets.get(name), words)
@@ -72,8 +78,10 @@ class ContentCheck:
 
     def describe(self) -> str:
         """The network and the rule, for reports."""
-        return (f"{self.runner.describe()}; on topic when one of the top {self.top_k} "
-                f"classes is in the label's WordNet closure with p >= {self.min_prob:g}")
+        return (
+            f"{self.runner.describe()}; on topic when one of the top {self.top_k} "
+            f"classes is in the label's WordNet closure with p >= {self.min_prob:g}"
+        )
 
     def notes(self) -> list[str]:
         """One line per label: what it maps to, or that it stays unchecked and how to fix it."""
@@ -82,8 +90,10 @@ class ContentCheck:
             if concept.checked:
                 lines.append(concept.describe())
             else:
-                lines.append(f"{concept.describe()}: {name} is left unchecked "
-                             f"(to check it, name a synset: --synset {name}=SYNSET)")
+                lines.append(
+                    f"{concept.describe()}: {name} is left unchecked "
+                    f"(to check it, name a synset: --synset {name}=SYNSET)"
+                )
         return lines
 
     def concept(self, label: str) -> LabelConcept:
@@ -94,17 +104,21 @@ class ContentCheck:
 
     def judge(self, label: str, probabilities: np.ndarray) -> list[Verdict]:
         """Verdicts for a batch of probability rows of images under ``label``."""
-        from common.imagenet.runner import top_k
-        from common.imagenet.zeroshot import on_topic
+        from cgan.common.imagenet.runner import top_k
+        from cgan.common.imagenet.zeroshot import on_topic
 
         concept = self.concept(label)
         index, probs = top_k(probabilities, self.top_k)
-        flags = (on_topic(probabilities, concept, self.top_k, self.min_prob)
-                 if concept.checked else [None] * len(probabilities))
+        flags = (
+            on_topic(probabilities, concept, self.top_k, self.min_prob)
+            if concept.checked
+            else [None] * len(probabilities)
+        )
         return [
-            Verdict(None if flag is None else bool(flag),
-                    tuple((self.classes.names[i], float(p)) for i, p in zip(row, prow,
-                                                                            strict=True)))
+            Verdict(
+                None if flag is None else bool(flag),
+                tuple((self.classes.names[i], float(p)) for i, p in zip(row, prow, strict=True)),
+            )
             for flag, row, prow in zip(flags, index, probs, strict=True)
         ]
 
@@ -118,7 +132,7 @@ class ContentCheck:
         """One encoded image -> its verdict (the crawl's per-image check, in a worker thread)."""
         if not self.concept(label).checked:
             return Verdict(None, ())
-        from common.imagenet.preprocess import prepare
+        from cgan.common.imagenet.preprocess import prepare
 
         with Image.open(io.BytesIO(body)) as image:
             image.draft("RGB", (self.runner.input_size, self.runner.input_size))
@@ -127,9 +141,13 @@ class ContentCheck:
 
 
 @functools.lru_cache(maxsize=2)
-def shared_check(labels: tuple[tuple[str, tuple[str, ...]], ...],
-                 synsets: tuple[tuple[str, str], ...], top_k: int, min_prob: float,
-                 weights: str | None) -> ContentCheck:
+def shared_check(
+    labels: tuple[tuple[str, tuple[str, ...]], ...],
+    synsets: tuple[tuple[str, str], ...],
+    top_k: int,
+    min_prob: float,
+    weights: str | None,
+) -> ContentCheck:
     """One ContentCheck per configuration and process: the CLI's (built to validate the
     options before Scrapy starts) is the one the pipeline then uses."""
     return ContentCheck(labels, dict(synsets), top_k, min_prob, weights)
@@ -140,12 +158,17 @@ def check_from_settings(settings: BaseSettings) -> ContentCheck | None:
     built, and ImportError without the scrape extra's ImageNet packages."""
     if not settings.getbool("CGAN_VERIFY"):
         return None
-    from common.imagenet.labelmap import parse_assignments
+    from cgan.common.imagenet.labelmap import parse_assignments
 
-    labels = tuple((spec.name, (spec.query,)) for spec in
-                   (parse_label(text) for text in settings.getlist("CGAN_LABELS")))
+    labels = tuple(
+        (spec.name, (spec.query,))
+        for spec in (parse_label(text) for text in settings.getlist("CGAN_LABELS"))
+    )
     synsets = parse_assignments(settings.getlist("CGAN_VERIFY_SYNSETS"))
-    return shared_check(labels, tuple(sorted(synsets.items())),
-                        settings.getint("CGAN_VERIFY_TOP_K", DEFAULT_TOP_K),
-                        settings.getfloat("CGAN_VERIFY_MIN_PROB", DEFAULT_MIN_PROB),
-                        settings.get("CGAN_IMAGENET_WEIGHTS") or None)
+    return shared_check(
+        labels,
+        tuple(sorted(synsets.items())),
+        settings.getint("CGAN_VERIFY_TOP_K", DEFAULT_TOP_K),
+        settings.getfloat("CGAN_VERIFY_MIN_PROB", DEFAULT_MIN_PROB),
+        settings.get("CGAN_IMAGENET_WEIGHTS") or None,
+    )

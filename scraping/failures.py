@@ -13,8 +13,8 @@ from scrapy.exceptions import (
 )
 from twisted.internet import error as twisted_error
 
-from scraping.imagecheck import ImageRejected
-from scraping.urlguard import UnsafeURL
+from cgan.scraping.imagecheck import ImageRejected
+from cgan.scraping.urlguard import UnsafeURL
 
 _BY_TYPE: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((DownloadTimeoutError, twisted_error.TimeoutError, TimeoutError), "timeout"),

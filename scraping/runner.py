@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from scraping.labels import LabelSpec
-from scraping.manifest import utc_now
-from scraping.outcomes import FAILED, FINISHED, INTERRUPTED, SourceOutcome, nothing_gathered
+from cgan.scraping.labels import LabelSpec
+from cgan.scraping.manifest import utc_now
+from cgan.scraping.outcomes import FAILED, FINISHED, INTERRUPTED, SourceOutcome, nothing_gathered
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
@@ -54,7 +54,7 @@ def build_settings(options: CrawlOptions) -> Settings:
     from scrapy.settings import Settings
 
     settings = Settings()
-    settings.setmodule("scraping.settings", priority="project")
+    settings.setmodule("cgan.scraping.settings", priority="project")
     values = {
         "CGAN_LABELS": [spec.encode() for spec in options.labels],
         "CGAN_LIMIT": options.limit,
@@ -113,10 +113,10 @@ def run_crawl(
     """
     from scrapy.crawler import CrawlerProcess
 
-    from scraping.outcomes import source_outcome
-    from scraping.spiders import SOURCES
-    from scraping.summary import render, summarise, write_json
-    from scraping.terminal import terminal_lines
+    from cgan.scraping.outcomes import source_outcome
+    from cgan.scraping.spiders import SOURCES
+    from cgan.scraping.summary import render, summarise, write_json
+    from cgan.scraping.terminal import terminal_lines
 
     report = report or sys.stdout
     settings = settings or build_settings(options)

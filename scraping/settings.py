@@ -6,12 +6,12 @@
 
 import os
 
-from scraping import __version__
+from cgan.scraping import __version__
 
 BOT_NAME = "cgan_scraper"
 
-SPIDER_MODULES = ["scraping.spiders"]
-NEWSPIDER_MODULE = "scraping.spiders"
+SPIDER_MODULES = ["cgan.scraping.spiders"]
+NEWSPIDER_MODULE = "cgan.scraping.spiders"
 
 ADDONS = {}
 
@@ -106,17 +106,17 @@ REMOTE_CONTROL_ENABLED = False  # no control server listening during a crawl
 
 DOWNLOADER_MIDDLEWARES = {
     # First, so a refused URL costs no robots.txt fetch and every redirect is checked.
-    "scraping.urlguard.UrlGuardMiddleware": 40,
+    "cgan.scraping.urlguard.UrlGuardMiddleware": 40,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "scraping.robots.ConcurrentSafeRobotsTxtMiddleware": 100,
+    "cgan.scraping.robots.ConcurrentSafeRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "scraping.middlewares.BackoffRetryMiddleware": 550,
+    "cgan.scraping.middlewares.BackoffRetryMiddleware": 550,
 }
 
 ITEM_PIPELINES = {
-    "scraping.pipelines.gate.QuotaGatePipeline": 100,
-    "scraping.pipelines.images.LabelledImagesPipeline": 200,
-    "scraping.pipelines.record.ManifestPipeline": 300,
+    "cgan.scraping.pipelines.gate.QuotaGatePipeline": 100,
+    "cgan.scraping.pipelines.images.LabelledImagesPipeline": 200,
+    "cgan.scraping.pipelines.record.ManifestPipeline": 300,
 }
 
 LOG_LEVEL = "INFO"

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
-from scraping.dedupe import DedupIndex
-from scraping.manifest import KEPT, MANIFEST_NAME, Manifest, is_transient, latest_by_url
-from scraping.quota import LabelQuota
+from cgan.scraping.dedupe import DedupIndex
+from cgan.scraping.manifest import KEPT, MANIFEST_NAME, Manifest, is_transient, latest_by_url
+from cgan.scraping.quota import LabelQuota
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scraping.manifest import KEPT, latest_by_url, read_manifest
-from scraping.tables import format_table
+from cgan.scraping.manifest import KEPT, latest_by_url, read_manifest
+from cgan.scraping.tables import format_table
 
 
 @dataclass

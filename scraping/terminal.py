@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-PROJECT_LOGGER = "scraping"
+PROJECT_LOGGER = "cgan.scraping"
 PREFIX = "cgan-scrape"
 _SHUTDOWN_LOGGER = "scrapy.crawler"  # "Received SIGINT, shutting down gracefully..."
 

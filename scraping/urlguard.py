@@ -41,7 +41,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IHostResolution, IResolutionReceiver
 from zope.interface import implementer
 
-from scraping.addresses import address_refusal, ip_literal, scheme_refusal
+from cgan.scraping.addresses import address_refusal, ip_literal, scheme_refusal
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider

@@ -22,10 +22,10 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from common.imagenet.preprocess import prepare
-from scraping.build import IMAGE_SUFFIXES, class_folders
-from scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
-from scraping.manifest import (
+from cgan.common.imagenet.preprocess import prepare
+from cgan.scraping.build import IMAGE_SUFFIXES, class_folders
+from cgan.scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
+from cgan.scraping.manifest import (
     FIELDS,
     KEPT,
     MANIFEST_NAME,
@@ -34,7 +34,7 @@ from scraping.manifest import (
     latest_by_url,
     utc_now,
 )
-from scraping.tables import format_table
+from cgan.scraping.tables import format_table
 
 KEPT_DECISION, UNCHECKED, UNREADABLE = "kept", "unchecked", "unreadable"
 MAX_PIXELS = 80_000_000  # larger files are reported unreadable, never decoded
@@ -64,8 +64,9 @@ class LabelCounts:
 
     mapping: str
     checked: bool
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        (KEPT_DECISION, OFF_TOPIC, UNCHECKED, UNREADABLE), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((KEPT_DECISION, OFF_TOPIC, UNCHECKED, UNREADABLE), 0)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,10 @@ class Progress:
         self.done += count
         share = self.done / max(self.total, 1)
         width = 30
-        text = (f"cgan-scrape verify: [{'#' * int(share * width):<{width}}] "
-                f"{self.done}/{self.total} images, {self.rate():.1f}/s")
+        text = (
+            f"cgan-scrape verify: [{'#' * int(share * width):<{width}}] "
+            f"{self.done}/{self.total} images, {self.rate():.1f}/s"
+        )
         if self.live:
             print("\r" + text, end="", file=self.stream, flush=True)
         elif share >= self._next_line or self.done == self.total:
@@ -112,10 +115,14 @@ def find_images(src: Path) -> dict[str, list[Path]]:
     """Class folder name -> its image files, sorted (hidden and ``_`` folders skipped)."""
     if not src.is_dir():
         raise VerifyError(f"--src {src} does not exist or is not a folder")
-    found = {folder.name: sorted(p for p in folder.iterdir() if p.is_file()
-                                 and not p.name.startswith(".")
-                                 and p.suffix.lower() in IMAGE_SUFFIXES)
-             for folder in class_folders(src)}
+    found = {
+        folder.name: sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        for folder in class_folders(src)
+    }
     if not found:
         raise VerifyError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
     return found
@@ -133,16 +140,23 @@ def _load(path: Path, size: int, crop: float) -> np.ndarray | None:
         return None
 
 
-def _batches(paths: list[Path], check: ContentCheck, options: VerifyOptions,
-             pool: ThreadPoolExecutor) -> Iterator[tuple[list[Path], list[np.ndarray | None]]]:
+def _batches(
+    paths: list[Path], check: ContentCheck, options: VerifyOptions, pool: ThreadPoolExecutor
+) -> Iterator[tuple[list[Path], list[np.ndarray | None]]]:
     size, crop = check.runner.input_size, check.runner.crop
     for start in range(0, len(paths), options.batch_size):
-        chunk = paths[start:start + options.batch_size]
+        chunk = paths[start : start + options.batch_size]
         yield chunk, list(pool.map(lambda p: _load(p, size, crop), chunk))
 
 
-def _judge_label(label: str, paths: list[Path], check: ContentCheck, options: VerifyOptions,
-                 pool: ThreadPoolExecutor, progress: Progress) -> list[ImageDecision]:
+def _judge_label(
+    label: str,
+    paths: list[Path],
+    check: ContentCheck,
+    options: VerifyOptions,
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+) -> list[ImageDecision]:
     decisions = []
     checked = check.concept(label).checked
     for chunk, pixels in _batches(paths, check, options, pool):
@@ -175,9 +189,11 @@ def check_move_target(src: Path, target: Path | None) -> None:
     if src_r in target_r.parents:
         first = target_r.relative_to(src_r).parts[0]
         if not first.startswith(("_", ".")):
-            raise VerifyError(f"--move-rejected {target} is inside --src, where {first}/ would "
-                              f"be read as a class; name it with a leading '_' "
-                              f"(e.g. {src / '_off_topic'})")
+            raise VerifyError(
+                f"--move-rejected {target} is inside --src, where {first}/ would "
+                f"be read as a class; name it with a leading '_' "
+                f"(e.g. {src / '_off_topic'})"
+            )
 
 
 def _free_name(target: Path) -> Path:
@@ -194,9 +210,11 @@ def move_rejected(decisions: list[ImageDecision], options: VerifyOptions) -> lis
     manifest_path = options.src / MANIFEST_NAME
     by_path: dict[str, dict[str, Any]] = {}
     if manifest_path.is_file():
-        by_path = {record.get("path"): record
-                   for record in latest_by_url(Manifest(manifest_path).load()).values()
-                   if record.get("status") == KEPT}
+        by_path = {
+            record.get("path"): record
+            for record in latest_by_url(Manifest(manifest_path).load()).values()
+            if record.get("status") == KEPT
+        }
     manifest = Manifest(manifest_path)
     moved = []
     try:
@@ -207,23 +225,29 @@ def move_rejected(decisions: list[ImageDecision], options: VerifyOptions) -> lis
             target = _free_name(options.move_rejected / item.label / Path(item.path).name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(options.src / item.path), target)
-            moved.append(ImageDecision(item.path, item.label, item.decision, item.top,
-                                       str(target)))
+            moved.append(ImageDecision(item.path, item.label, item.decision, item.top, str(target)))
             record = by_path.get(item.path)
             if record is not None:
                 values = {key: record.get(key) for key in FIELDS if key != "time"}
                 detail = Verdict(False, item.top).detail()
-                manifest.append({**values, "status": REJECTED, "reason": OFF_TOPIC,
-                                 "detail": detail, "path": None,
-                                 "time": utc_now()})
+                manifest.append(
+                    {
+                        **values,
+                        "status": REJECTED,
+                        "reason": OFF_TOPIC,
+                        "detail": detail,
+                        "path": None,
+                        "time": utc_now(),
+                    }
+                )
     finally:
         manifest.close()
     return moved
 
 
-def verify_folder(options: VerifyOptions, check: ContentCheck,
-                  progress_stream: IO[str] | None = None
-                  ) -> tuple[dict[str, LabelCounts], list[ImageDecision], float]:
+def verify_folder(
+    options: VerifyOptions, check: ContentCheck, progress_stream: IO[str] | None = None
+) -> tuple[dict[str, LabelCounts], list[ImageDecision], float]:
     """Judge every image; returns per-label counts, per-image decisions and images/s."""
     found = find_images(options.src)
     check_move_target(options.src, options.move_rejected)
@@ -236,15 +260,22 @@ def verify_folder(options: VerifyOptions, check: ContentCheck,
     rate = progress.rate()
     if options.move_rejected is not None:
         decisions = move_rejected(decisions, options)
-    counts = {label: LabelCounts(check.concept(label).describe(), check.concept(label).checked)
-              for label in found}
+    counts = {
+        label: LabelCounts(check.concept(label).describe(), check.concept(label).checked)
+        for label in found
+    }
     for item in decisions:
         counts[item.label].counts[item.decision] += 1
     return counts, decisions, rate
 
 
-def report_json(options: VerifyOptions, check: ContentCheck, counts: dict[str, LabelCounts],
-                decisions: list[ImageDecision], rate: float) -> dict[str, Any]:
+def report_json(
+    options: VerifyOptions,
+    check: ContentCheck,
+    counts: dict[str, LabelCounts],
+    decisions: list[ImageDecision],
+    rate: float,
+) -> dict[str, Any]:
     """The full report: rule and network, per label, per image."""
     return {
         "src": str(options.src),
@@ -253,12 +284,18 @@ def report_json(options: VerifyOptions, check: ContentCheck, counts: dict[str, L
         "min_prob": check.min_prob,
         "images_per_second": round(rate, 1),
         "moved_to": str(options.move_rejected) if options.move_rejected else None,
-        "labels": {label: {"mapping": c.mapping, "checked": c.checked, **c.counts}
-                   for label, c in counts.items()},
+        "labels": {
+            label: {"mapping": c.mapping, "checked": c.checked, **c.counts}
+            for label, c in counts.items()
+        },
         "images": [
-            {"path": d.path, "label": d.label, "decision": d.decision,
-             "top": [[name, round(prob, 4)] for name, prob in d.top],
-             **({"moved_to": d.moved_to} if d.moved_to else {})}
+            {
+                "path": d.path,
+                "label": d.label,
+                "decision": d.decision,
+                "top": [[name, round(prob, 4)] for name, prob in d.top],
+                **({"moved_to": d.moved_to} if d.moved_to else {}),
+            }
             for d in decisions
         ],
     }
@@ -271,8 +308,17 @@ def write_report(path: Path, data: dict[str, Any]) -> None:
 
 def render(counts: dict[str, LabelCounts]) -> str:
     """The per-label table for the terminal."""
-    rows = [[label, c.counts[KEPT_DECISION], c.counts[OFF_TOPIC], c.counts[UNCHECKED],
-             c.counts[UNREADABLE], c.mapping.split(" -> ", 1)[1] if " -> " in c.mapping
-             else c.mapping] for label, c in counts.items()]
-    return format_table(["label", "kept", "off_topic", "unchecked", "unreadable",
-                         "ImageNet classes"], rows)
+    rows = [
+        [
+            label,
+            c.counts[KEPT_DECISION],
+            c.counts[OFF_TOPIC],
+            c.counts[UNCHECKED],
+            c.counts[UNREADABLE],
+            c.mapping.split(" -> ", 1)[1] if " -> " in c.mapping else c.mapping,
+        ]
+        for label, c in counts.items()
+    ]
+    return format_table(
+        ["label", "kept", "off_topic", "unchecked", "unreadable", "ImageNet classes"], rows
+    )

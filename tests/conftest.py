@@ -22,16 +22,28 @@ def cifar10_dir() -> Path:
 
 def _train_tiny_run(run_dir: Path, arch: str, steps: int = 4) -> Path:
     pytest.importorskip("tensorflow")
-    from training.config import make_config
-    from training.loop import train
-    from training.quiet import quiet_tensorflow
+    from cgan.training.config import make_config
+    from cgan.training.loop import train
+    from cgan.training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    config = make_config("smoke", dict(
-        arch=arch, steps=steps, batch_size=8, g_channels=8, d_channels=8, latent_dim=8,
-        embed_dim=4, synthetic_classes=3, synthetic_per_class=8, log_every=2,
-        checkpoint_every=steps, samples_per_class=2,
-    ))
+    config = make_config(
+        "smoke",
+        dict(
+            arch=arch,
+            steps=steps,
+            batch_size=8,
+            g_channels=8,
+            d_channels=8,
+            latent_dim=8,
+            embed_dim=4,
+            synthetic_classes=3,
+            synthetic_per_class=8,
+            log_every=2,
+            checkpoint_every=steps,
+            samples_per_class=2,
+        ),
+    )
     train(config, run_dir, resume=False, progress=False)
     return run_dir
 
@@ -46,7 +58,7 @@ def tiny_runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def exported_model(tiny_runs, tmp_path_factory) -> Path:
     """The sngan tiny run exported to ONNX (with card), as inference tests need it."""
-    from export.exporter import export_run
+    from cgan.export.exporter import export_run
 
     out = tmp_path_factory.mktemp("models") / "tiny.onnx"
     export_run(tiny_runs["sngan"], out)

@@ -10,12 +10,19 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from inference.metadata import ModelInfo
+from cgan.inference.metadata import ModelInfo
 
 
-def hostile_model(*, labels: list | None = None, latent_dim: int = 4, image_size: int = 4,
-                  output_size: int | None = None, flat_output: bool = False,
-                  external: str | None = None, metadata: dict | None = None) -> onnx.ModelProto:
+def hostile_model(
+    *,
+    labels: list | None = None,
+    latent_dim: int = 4,
+    image_size: int = 4,
+    output_size: int | None = None,
+    flat_output: bool = False,
+    external: str | None = None,
+    metadata: dict | None = None,
+) -> onnx.ModelProto:
     """image = tanh(mean(noise) + label + bias), expanded to [N, S, S, 3].
 
     `output_size` makes the real output differ from the metadata's image_size; `flat_output`
@@ -52,9 +59,12 @@ def hostile_model(*, labels: list | None = None, latent_dim: int = 4, image_size
         numpy_helper.from_array(np.array(target, np.int64), "target"),
     ]
     graph = helper.make_graph(
-        nodes, "hostile",
-        [helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["N", latent_dim]),
-         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
+        nodes,
+        "hostile",
+        [
+            helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["N", latent_dim]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+        ],
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)],
         initializers,
     )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inference.cliutil import (
+from cgan.inference.cliutil import (
     OneLineArgumentParser,
     fail,
     non_negative_float,
@@ -16,7 +16,7 @@ from inference.cliutil import (
     open_fraction,
     positive_int,
 )
-from training.config import (
+from cgan.training.config import (
     PRESETS,
     TrainConfig,
     check_resumable,
@@ -24,9 +24,9 @@ from training.config import (
     make_config,
     validate_config,
 )
-from training.errors import UserError
-from training.models.spec import ARCHS, RESOLUTIONS
-from training.run_dir import RunDir
+from cgan.training.errors import UserError
+from cgan.training.models.spec import ARCHS, RESOLUTIONS
+from cgan.training.run_dir import RunDir
 
 EXAMPLES = """\
 examples:
@@ -50,28 +50,57 @@ examples:
 
 # argparse dest -> TrainConfig field, for the options a user may set explicitly.
 OPTION_FIELDS = {
-    "data": "data", "arch": "arch", "resolution": "resolution", "latent_dim": "latent_dim",
-    "g_channels": "g_channels", "d_channels": "d_channels", "batch_size": "batch_size",
-    "steps": "steps", "g_lr": "g_lr", "d_lr": "d_lr", "beta1": "beta1", "beta2": "beta2",
-    "d_steps": "d_steps", "d_pretrain_steps": "d_pretrain_steps", "ema_decay": "ema_decay",
-    "diffaugment": "diffaugment", "seed": "seed", "mixed_precision": "mixed_precision",
-    "multi_worker": "multi_worker", "log_every": "log_every", "aux_weight": "aux_weight",
+    "data": "data",
+    "arch": "arch",
+    "resolution": "resolution",
+    "latent_dim": "latent_dim",
+    "g_channels": "g_channels",
+    "d_channels": "d_channels",
+    "batch_size": "batch_size",
+    "steps": "steps",
+    "g_lr": "g_lr",
+    "d_lr": "d_lr",
+    "beta1": "beta1",
+    "beta2": "beta2",
+    "d_steps": "d_steps",
+    "d_pretrain_steps": "d_pretrain_steps",
+    "ema_decay": "ema_decay",
+    "diffaugment": "diffaugment",
+    "seed": "seed",
+    "mixed_precision": "mixed_precision",
+    "multi_worker": "multi_worker",
+    "log_every": "log_every",
+    "aux_weight": "aux_weight",
     "cpu_minutes": "cpu_minutes",
-    "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
+    "checkpoint_every": "checkpoint_every",
+    "keep_checkpoints": "keep_checkpoints",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
-        prog="cgan-train", description=__doc__, epilog=EXAMPLES,
+        prog="cgan-train",
+        description=__doc__,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--run-dir", type=Path, required=True,
-                        help="where config, checkpoints, metrics and samples go")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --run-dir from its last checkpoint")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="starting values: cifar10 (default) or smoke")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        required=True,
+        help="where config, checkpoints, metrics and samples go",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its last checkpoint",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="starting values: cifar10 (default) or smoke",
+    )
     parser.add_argument("--data", help="cifar10, synthetic, or a class-folder path")
     parser.add_argument("--arch", choices=ARCHS, help="sngan (default) or the dcgan baseline")
     parser.add_argument("--resolution", type=int, choices=RESOLUTIONS)
@@ -85,22 +114,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beta1", type=float)
     parser.add_argument("--beta2", type=float)
     parser.add_argument("--d-steps", type=positive_int, help="D updates per G update")
-    parser.add_argument("--d-pretrain-steps", type=non_negative_int,
-                        help="D-only warm-up updates before the GAN loop (default 0)")
+    parser.add_argument(
+        "--d-pretrain-steps",
+        type=non_negative_int,
+        help="D-only warm-up updates before the GAN loop (default 0)",
+    )
     parser.add_argument("--ema-decay", type=open_fraction, help="decay of the EMA generator")
-    parser.add_argument("--aux-weight", type=non_negative_float,
-                        help="weight of D's auxiliary class head (AC-GAN loss beside the "
-                             "projection; sngan only; 0 = off, the default)")
-    parser.add_argument("--cpu-minutes", type=non_negative_float,
-                        help="stop with a checkpoint once the run has used this much CPU time "
-                             "in training, summed over resumes (0 = no limit)")
-    parser.add_argument("--diffaugment", metavar="POLICIES",
-                        help="comma-separated subset of translation,color,cutout ('' = off)")
+    parser.add_argument(
+        "--aux-weight",
+        type=non_negative_float,
+        help="weight of D's auxiliary class head (AC-GAN loss beside the "
+        "projection; sngan only; 0 = off, the default)",
+    )
+    parser.add_argument(
+        "--cpu-minutes",
+        type=non_negative_float,
+        help="stop with a checkpoint once the run has used this much CPU time "
+        "in training, summed over resumes (0 = no limit)",
+    )
+    parser.add_argument(
+        "--diffaugment",
+        metavar="POLICIES",
+        help="comma-separated subset of translation,color,cutout ('' = off)",
+    )
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--mixed-precision", action="store_true", default=None,
-                        help="float16 compute with loss scaling (for GPUs)")
-    parser.add_argument("--multi-worker", action="store_true", default=None,
-                        help="MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG")
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        default=None,
+        help="float16 compute with loss scaling (for GPUs)",
+    )
+    parser.add_argument(
+        "--multi-worker",
+        action="store_true",
+        default=None,
+        help="MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG",
+    )
     parser.add_argument("--log-every", type=positive_int, help="steps between metric records")
     parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
     parser.add_argument("--keep-checkpoints", type=positive_int, help="how many to keep")
@@ -109,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _explicit(args: argparse.Namespace) -> dict[str, Any]:
-    return {field: getattr(args, dest) for dest, field in OPTION_FIELDS.items()
-            if getattr(args, dest) is not None}
+    return {
+        field: getattr(args, dest)
+        for dest, field in OPTION_FIELDS.items()
+        if getattr(args, dest) is not None
+    }
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -128,8 +180,10 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         config = saved
     else:
         if RunDir(args.run_dir).has_checkpoint():
-            raise UserError(f"{args.run_dir} already holds a run; add --resume to continue it "
-                            "or choose another --run-dir")
+            raise UserError(
+                f"{args.run_dir} already holds a run; add --resume to continue it "
+                "or choose another --run-dir"
+            )
         config = make_config(args.preset or "cifar10", explicit)
     validate_config(config)
     return config
@@ -140,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = resolve_config(args)
-        from training.quiet import quiet_tensorflow
+        from cgan.training.quiet import quiet_tensorflow
 
         quiet_tensorflow()
-        from training.loop import train
+        from cgan.training.loop import train
 
         result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
     except UserError as exc:
@@ -153,11 +207,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if result.stopped_by is not None:
         name = signal.Signals(result.stopped_by).name
-        print(f"cgan-train: {name} received; checkpoint saved at step {result.step}. "
-              f"Resume with: cgan-train --run-dir {args.run_dir} --resume", file=sys.stderr)
+        print(
+            f"cgan-train: {name} received; checkpoint saved at step {result.step}. "
+            f"Resume with: cgan-train --run-dir {args.run_dir} --resume",
+            file=sys.stderr,
+        )
         return 128 + result.stopped_by
-    print(f"done: step {result.step}, epoch {result.epoch:.2f}, checkpoint {result.checkpoint}",
-          file=sys.stderr)
+    print(
+        f"done: step {result.step}, epoch {result.epoch:.2f}, checkpoint {result.checkpoint}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import tomli_w
 
-from training.errors import UserError
-from training.models.spec import ARCHS, RESOLUTIONS, ModelSpec
+from cgan.training.errors import UserError
+from cgan.training.models.spec import ARCHS, RESOLUTIONS, ModelSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,8 +80,15 @@ class TrainConfig:
 # Fields that decide the shape of weights or the meaning of labels: a resumed run must
 # keep them, everything else (steps, learning rates, logging) may change between sessions.
 STRUCTURAL_FIELDS = (
-    "arch", "resolution", "latent_dim", "g_channels", "d_channels", "embed_dim",
-    "labels", "mixed_precision", "aux_weight",
+    "arch",
+    "resolution",
+    "latent_dim",
+    "g_channels",
+    "d_channels",
+    "embed_dim",
+    "labels",
+    "mixed_precision",
+    "aux_weight",
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -89,25 +96,65 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (docs/results/recipes.md): SNGAN-projection with an AC-GAN class head on D, a thin D,
     # two time-scale Adam(0, 0.9), batch 32. What `make train` and the long run use.
     "cifar10": dict(
-        data="cifar10", arch="sngan", resolution=32, batch_size=32, steps=1_000_000,
-        g_channels=64, d_channels=32, g_lr=2e-4, d_lr=4e-4, beta1=0.0, beta2=0.9,
-        aux_weight=1.0, ema_decay=0.999, log_every=50, checkpoint_every=1000,
+        data="cifar10",
+        arch="sngan",
+        resolution=32,
+        batch_size=32,
+        steps=1_000_000,
+        g_channels=64,
+        d_channels=32,
+        g_lr=2e-4,
+        d_lr=4e-4,
+        beta1=0.0,
+        beta2=0.9,
+        aux_weight=1.0,
+        ema_decay=0.999,
+        log_every=50,
+        checkpoint_every=1000,
         keep_checkpoints=2,
     ),
     # The same recipe at the published GPU scale of SNGAN/BigGAN on CIFAR-10 (G 256 / D 128,
     # two D steps, batch 64, a slower EMA). Not run on these CPU-only machines.
     "cifar10-gpu": dict(
-        data="cifar10", arch="sngan", resolution=32, batch_size=64, steps=100_000,
-        g_channels=256, d_channels=128, g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.999,
-        d_steps=2, aux_weight=1.0, ema_decay=0.9999, log_every=100, checkpoint_every=2000,
+        data="cifar10",
+        arch="sngan",
+        resolution=32,
+        batch_size=64,
+        steps=100_000,
+        g_channels=256,
+        d_channels=128,
+        g_lr=2e-4,
+        d_lr=2e-4,
+        beta1=0.0,
+        beta2=0.999,
+        d_steps=2,
+        aux_weight=1.0,
+        ema_decay=0.9999,
+        log_every=100,
+        checkpoint_every=2000,
         keep_checkpoints=3,
     ),
     # About a minute on a 2-core CPU: the synthetic shapes, a complete run directory.
     "smoke": dict(
-        data="synthetic", arch="sngan", resolution=32, batch_size=32, steps=240,
-        g_channels=32, d_channels=32, latent_dim=32, embed_dim=16, g_lr=5e-4, d_lr=5e-4,
-        beta1=0.0, beta2=0.9, ema_decay=0.99, log_every=20, checkpoint_every=80,
-        synthetic_classes=10, synthetic_per_class=64, samples_per_class=6,
+        data="synthetic",
+        arch="sngan",
+        resolution=32,
+        batch_size=32,
+        steps=240,
+        g_channels=32,
+        d_channels=32,
+        latent_dim=32,
+        embed_dim=16,
+        g_lr=5e-4,
+        d_lr=5e-4,
+        beta1=0.0,
+        beta2=0.9,
+        ema_decay=0.99,
+        log_every=20,
+        checkpoint_every=80,
+        synthetic_classes=10,
+        synthetic_per_class=64,
+        samples_per_class=6,
     ),
 }
 
@@ -153,15 +200,25 @@ def load_config(run_dir: Path) -> TrainConfig:
 
 # Largest sensible values: a hand-edited config must not ask for terabytes.
 _POSITIVE_INTS = {
-    "latent_dim": 4096, "g_channels": 2048, "d_channels": 2048, "embed_dim": 4096,
-    "batch_size": 65_536, "steps": 10**9, "d_steps": 100, "log_every": 10**9,
-    "checkpoint_every": 10**9, "keep_checkpoints": 10**6, "samples_per_class": 64,
-    "synthetic_classes": 1000, "synthetic_per_class": 100_000,
+    "latent_dim": 4096,
+    "g_channels": 2048,
+    "d_channels": 2048,
+    "embed_dim": 4096,
+    "batch_size": 65_536,
+    "steps": 10**9,
+    "d_steps": 100,
+    "log_every": 10**9,
+    "checkpoint_every": 10**9,
+    "keep_checkpoints": 10**6,
+    "samples_per_class": 64,
+    "synthetic_classes": 1000,
+    "synthetic_per_class": 100_000,
 }
 
 
 def validate_config(config: TrainConfig, where: str = "") -> None:
     """One line naming the key and the problem for the first bad value, else nothing."""
+
     def bad(name: str, problem: str) -> UserError:
         value = getattr(config, name)
         return UserError(f"{where}{name} = {str(value)[:40]!r}: {problem}")
@@ -178,8 +235,11 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise bad(item.name, "must be a whole number")
         elif isinstance(default, float):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                    not math.isfinite(value):
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
                 raise bad(item.name, "must be a finite number")
         elif isinstance(default, str) and not isinstance(value, str):
             raise bad(item.name, "must be text")
@@ -206,12 +266,13 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
         raise bad("resolution", f"must be one of {', '.join(map(str, RESOLUTIONS))}")
     if config.aux_weight > 0 and config.arch != "sngan":
         raise bad("aux_weight", "the auxiliary class head exists for the sngan arch only")
-    from training.augment import POLICIES
+    from cgan.training.augment import POLICIES
 
     unknown = sorted(set(config.augmentations) - set(POLICIES))
     if unknown:
-        raise bad("diffaugment", f"unknown policy {', '.join(unknown)}; choose from "
-                                 f"{', '.join(POLICIES)}")
+        raise bad(
+            "diffaugment", f"unknown policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}"
+        )
     if config.preset not in PRESETS:
         raise bad("preset", f"choose one of {', '.join(PRESETS)}")
 

@@ -13,15 +13,15 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from training.config import TrainConfig, save_config
-from training.data import LabelledImages, load_dataset
-from training.distribute import choose_strategy, describe
-from training.errors import UserError
-from training.pipeline import make_dataset
-from training.plots import save_loss_curve, save_sample_grid
-from training.run_dir import RunDir
-from training.signals import GracefulStop
-from training.trainer import GANTrainer
+from cgan.training.config import TrainConfig, save_config
+from cgan.training.data import LabelledImages, load_dataset
+from cgan.training.distribute import choose_strategy, describe
+from cgan.training.errors import UserError
+from cgan.training.pipeline import make_dataset
+from cgan.training.plots import save_loss_curve, save_sample_grid
+from cgan.training.run_dir import RunDir
+from cgan.training.signals import GracefulStop
+from cgan.training.trainer import GANTrainer
 
 
 @dataclass
@@ -33,15 +33,22 @@ class SessionResult:
 
 
 def load_training_data(config: TrainConfig) -> LabelledImages:
-    data = load_dataset(config.data, config.resolution, seed=config.seed,
-                        synthetic_classes=config.synthetic_classes,
-                        synthetic_per_class=config.synthetic_per_class)
+    data = load_dataset(
+        config.data,
+        config.resolution,
+        seed=config.seed,
+        synthetic_classes=config.synthetic_classes,
+        synthetic_per_class=config.synthetic_per_class,
+    )
     if config.labels and config.labels != data.names:
-        raise UserError(f"cannot resume: the data's labels {data.names} differ from the run's "
-                        f"{config.labels}")
+        raise UserError(
+            f"cannot resume: the data's labels {data.names} differ from the run's {config.labels}"
+        )
     if len(data) < config.batch_size:
-        raise UserError(f"the dataset has {len(data)} images, fewer than one batch "
-                        f"({config.batch_size}); lower --batch-size")
+        raise UserError(
+            f"the dataset has {len(data)} images, fewer than one batch "
+            f"({config.batch_size}); lower --batch-size"
+        )
     return data
 
 
@@ -80,17 +87,26 @@ class _Progress:
     """A tqdm bar on a terminal, one plain line per log interval elsewhere."""
 
     def __init__(self, start: int, total: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
-                        disable=not enabled or not sys.stderr.isatty())
+        self.bar = tqdm(
+            total=total,
+            initial=start,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not enabled or not sys.stderr.isatty(),
+        )
         self.lines = enabled and self.bar.disable
 
     def advance(self) -> None:
         self.bar.update(1)
 
     def report(self, record: dict) -> None:
-        fields = {"img/s": f"{record['images_per_sec']:.0f}", "D": f"{record['d_loss']:.3f}",
-                  "G": f"{record['g_loss']:.3f}", "D(x)": f"{record['d_real']:.2f}",
-                  "D(G(z))": f"{record['d_fake']:.2f}"}
+        fields = {
+            "img/s": f"{record['images_per_sec']:.0f}",
+            "D": f"{record['d_loss']:.3f}",
+            "G": f"{record['g_loss']:.3f}",
+            "D(x)": f"{record['d_real']:.2f}",
+            "D(G(z))": f"{record['d_fake']:.2f}",
+        }
         if self.lines:
             text = " ".join(f"{k} {v}" for k, v in fields.items())
             print(f"step {record['step']} epoch {record['epoch']:.2f} {text}", flush=True)
@@ -101,8 +117,7 @@ class _Progress:
         self.bar.close()
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True
-          ) -> SessionResult:
+def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
     """Train until config.steps generator steps or a stop signal, whichever comes first."""
     run = RunDir(run_dir)
     data = load_training_data(config)
@@ -113,13 +128,16 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy(config.multi_worker)
     if config.batch_size % strategy.num_replicas_in_sync:
-        raise UserError(f"batch size {config.batch_size} does not split over "
-                        f"{strategy.num_replicas_in_sync} replicas")
+        raise UserError(
+            f"batch size {config.batch_size} does not split over "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
     # Layers take the policy in force when they are built; restore it afterwards so
     # that nothing else in the process (tests, a second run) inherits float16.
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.mixed_precision else "float32")
+        "mixed_float16" if config.mixed_precision else "float32"
+    )
     try:
         trainer = GANTrainer(config, strategy, run)
     finally:
@@ -132,15 +150,24 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     if progress:
         counts = ", ".join(f"{k} {v}" for k, v in data.class_counts().items())
         state = f"resuming at step {start_step}" if restored else "new run"
-        print(f"{len(data)} images in {len(data.names)} classes ({counts[:300]}); "
-              f"{describe(strategy)}; {state} -> {run.root}", file=sys.stderr)
+        print(
+            f"{len(data)} images in {len(data.names)} classes ({counts[:300]}); "
+            f"{describe(strategy)}; {state} -> {run.root}",
+            file=sys.stderr,
+        )
 
     global_batch = config.batch_size
-    dataset = make_dataset(data.images, data.labels, global_batch, config.seed,
-                           start_example=trainer.examples_seen(global_batch))
+    dataset = make_dataset(
+        data.images,
+        data.labels,
+        global_batch,
+        config.seed,
+        start_example=trainer.examples_seen(global_batch),
+    )
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    fixed_noise = run.load_or_make_fixed_noise(config.samples_per_class, config.latent_dim,
-                                               config.seed)
+    fixed_noise = run.load_or_make_fixed_noise(
+        config.samples_per_class, config.latent_dim, config.seed
+    )
     epoch_of = lambda: trainer.examples_seen(global_batch) / len(data)  # noqa: E731
     cpu_at_start, cpu_before = time.process_time(), float(trainer.cpu_seconds.numpy())
     cpu_seconds = lambda: cpu_before + time.process_time() - cpu_at_start  # noqa: E731
@@ -152,11 +179,17 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     def checkpoint_now() -> str:
         trainer.cpu_seconds.assign(cpu_seconds())
         path = trainer.save()
-        run.write_progress({"step": int(trainer.step.numpy()), "epoch": round(epoch_of(), 4),
-                            "cpu_hours": round(cpu_seconds() / 3600.0, 6),
-                            "examples_seen": trainer.examples_seen(global_batch),
-                            "dataset_size": len(data), "checkpoint": Path(path).name,
-                            "time": time.time()})
+        run.write_progress(
+            {
+                "step": int(trainer.step.numpy()),
+                "epoch": round(epoch_of(), 4),
+                "cpu_hours": round(cpu_seconds() / 3600.0, 6),
+                "examples_seen": trainer.examples_seen(global_batch),
+                "dataset_size": len(data),
+                "checkpoint": Path(path).name,
+                "time": time.time(),
+            }
+        )
         return path
 
     with GracefulStop() as stop:
@@ -192,5 +225,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
             sample(run.samples / "latest.png")
     if cpu_seconds() >= cpu_budget and progress:
         print(f"the run has used its {config.cpu_minutes:g} CPU minutes", file=sys.stderr)
-    return SessionResult(step=int(trainer.step.numpy()), epoch=epoch_of(),
-                         stopped_by=stop.requested, checkpoint=checkpoint)
+    return SessionResult(
+        step=int(trainer.step.numpy()),
+        epoch=epoch_of(),
+        stopped_by=stop.requested,
+        checkpoint=checkpoint,
+    )

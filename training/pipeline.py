@@ -11,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 start_example: int = 0) -> tf.data.Dataset:
+def make_dataset(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, start_example: int = 0
+) -> tf.data.Dataset:
     """An endless stream of (float32 images in [-1, 1], int32 labels) batches."""
     count = len(labels)
     if count < batch_size:

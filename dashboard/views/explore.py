@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import state
-from dashboard.feedback import error_box
-from dashboard.imaging import gif_bytes, grid_png
-from dashboard.loading import LoadedModel
-from dashboard.state import kept
-from dashboard.views.generate import seed_text
-from dashboard.views.sidebar import Settings
-from dashboard.views.widgets import NEW_SEED_ICON, download
-from inference.generator import MAX_SEED, ImageGenerator
+from cgan.dashboard import state
+from cgan.dashboard.feedback import error_box
+from cgan.dashboard.imaging import gif_bytes, grid_png
+from cgan.dashboard.loading import LoadedModel
+from cgan.dashboard.state import kept
+from cgan.dashboard.views.generate import seed_text
+from cgan.dashboard.views.sidebar import Settings
+from cgan.dashboard.views.widgets import NEW_SEED_ICON, download
+from cgan.inference.generator import MAX_SEED, ImageGenerator
 
 SEED_A, SEED_B, SWEEP_SEED = "explore.seed_a", "explore.seed_b", "explore.sweep_seed"
 MAX_FRAMES = 32
@@ -37,53 +37,97 @@ def render(model: LoadedModel, settings: Settings) -> None:
 
 
 def _interpolation(generator: ImageGenerator, settings: Settings) -> None:
-    pick, a_col, b_col, frames_col, button_col = st.columns([3, 2, 2, 3, 2],
-                                                            vertical_alignment="bottom")
+    pick, a_col, b_col, frames_col, button_col = st.columns(
+        [3, 2, 2, 3, 2], vertical_alignment="bottom"
+    )
     labels = generator.labels
     label = pick.selectbox("Class", labels, key=kept("explore.label", labels[0], labels))
     seed_a = int(a_col.number_input("From seed", 0, MAX_SEED, key=kept(SEED_A, 0)))
     seed_b = int(b_col.number_input("To seed", 0, MAX_SEED, key=kept(SEED_B, 1)))
     frames = int(frames_col.slider("Frames", 2, MAX_FRAMES, key=kept("explore.frames", 8)))
-    button_col.button("New seeds", icon=NEW_SEED_ICON, key="explore.new_seeds",
-                      on_click=state.new_seed, args=(SEED_A, SEED_B))
+    button_col.button(
+        "New seeds",
+        icon=NEW_SEED_ICON,
+        key="explore.new_seeds",
+        on_click=state.new_seed,
+        args=(SEED_A, SEED_B),
+    )
 
-    images = generator.interpolate(generator.labels.index(label), seed_a, seed_b, frames,
-                                   settings.truncation)
+    images = generator.interpolate(
+        generator.labels.index(label), seed_a, seed_b, frames, settings.truncation
+    )
     scale = settings.scale_for(generator.info.image_size)
     strip = grid_png(images, rows=1, scale=scale)
-    st.image(strip, output_format="PNG",
-             caption=f"{label}: seed {seed_a} → seed {seed_b}, {frames} frames")
-    download("Strip (PNG)", strip, f"{label}-seed{seed_a}-to-{seed_b}.png",
-             key="explore.download_strip")
+    st.image(
+        strip,
+        output_format="PNG",
+        caption=f"{label}: seed {seed_a} → seed {seed_b}, {frames} frames",
+    )
+    download(
+        "Strip (PNG)", strip, f"{label}-seed{seed_a}-to-{seed_b}.png", key="explore.download_strip"
+    )
     if not st.toggle("Animated GIF", key=kept("explore.gif", False)):
         return
     controls, shown = st.columns([2, 3])
-    frame_ms = int(controls.slider("Frame duration (ms)", 40, 1000, step=20,
-                                   key=kept("explore.frame_ms", 120)))
+    frame_ms = int(
+        controls.slider("Frame duration (ms)", 40, 1000, step=20, key=kept("explore.frame_ms", 120))
+    )
     bounce = controls.checkbox("Forth and back", key=kept("explore.bounce", True))
     animation = gif_bytes(images, scale, frame_ms, bounce)  # encoded only when asked for
-    download("Animation (GIF)", animation, f"{label}-seed{seed_a}-to-{seed_b}.gif",
-             key="explore.download_gif", mime="image/gif", where=controls)
+    download(
+        "Animation (GIF)",
+        animation,
+        f"{label}-seed{seed_a}-to-{seed_b}.gif",
+        key="explore.download_gif",
+        mime="image/gif",
+        where=controls,
+    )
     shown.image(animation, caption=f"{len(images)} frames, {frame_ms} ms each")
 
 
 def _class_sweep(generator: ImageGenerator, settings: Settings) -> None:
     seed_col, columns_col, button_col = st.columns([2, 3, 2], vertical_alignment="bottom")
-    seed = int(seed_col.number_input("Seed", 0, MAX_SEED, key=kept(SWEEP_SEED, 0),
-                                     help="Column k uses the noise of seed SEED + k."))
-    columns = int(columns_col.slider("Noise vectors (columns)", 1, MAX_SWEEP_COLUMNS,
-                                     key=kept("explore.sweep_columns", 4)))
-    button_col.button("New seed", icon=NEW_SEED_ICON, key="explore.sweep_new_seed",
-                      on_click=state.new_seed, args=(SWEEP_SEED,))
+    seed = int(
+        seed_col.number_input(
+            "Seed",
+            0,
+            MAX_SEED,
+            key=kept(SWEEP_SEED, 0),
+            help="Column k uses the noise of seed SEED + k.",
+        )
+    )
+    columns = int(
+        columns_col.slider(
+            "Noise vectors (columns)", 1, MAX_SWEEP_COLUMNS, key=kept("explore.sweep_columns", 4)
+        )
+    )
+    button_col.button(
+        "New seed",
+        icon=NEW_SEED_ICON,
+        key="explore.sweep_new_seed",
+        on_click=state.new_seed,
+        args=(SWEEP_SEED,),
+    )
     seeds = range(seed, seed + columns)
     sweeps = [generator.class_sweep(s, settings.truncation) for s in seeds]
     # [seeds, classes, H, W, 3] -> one row per class, one column per noise vector
     images = np.stack(sweeps, axis=1).reshape(-1, *sweeps[0].shape[1:])
     labels = generator.labels
-    picture = grid_png(images, rows=len(labels),
-                       scale=settings.scale_for(generator.info.image_size), row_labels=labels)
-    st.image(picture, output_format="PNG",
-             caption=f"each column: one noise vector ({seed_text(seed, columns)}) "
-                     "through every class; rows differ only by label")
-    download("Sweep (PNG)", picture, f"class-sweep-seeds{seeds[0]}-{seeds[-1]}.png",
-             key="explore.download_sweep")
+    picture = grid_png(
+        images,
+        rows=len(labels),
+        scale=settings.scale_for(generator.info.image_size),
+        row_labels=labels,
+    )
+    st.image(
+        picture,
+        output_format="PNG",
+        caption=f"each column: one noise vector ({seed_text(seed, columns)}) "
+        "through every class; rows differ only by label",
+    )
+    download(
+        "Sweep (PNG)",
+        picture,
+        f"class-sweep-seeds{seeds[0]}-{seeds[-1]}.png",
+        key="explore.download_sweep",
+    )

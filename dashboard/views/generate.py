@@ -12,37 +12,49 @@ import time
 import numpy as np
 import streamlit as st
 
-from dashboard import state
-from dashboard.feedback import error_box
-from dashboard.imaging import enlarge, grid_png, png_bytes
-from dashboard.loading import LoadedModel
-from dashboard.state import kept
-from dashboard.views.sidebar import Settings
-from dashboard.views.widgets import NEW_SEED_ICON, download
-from inference.generator import MAX_SEED
+from cgan.dashboard import state
+from cgan.dashboard.feedback import error_box
+from cgan.dashboard.imaging import enlarge, grid_png, png_bytes
+from cgan.dashboard.loading import LoadedModel
+from cgan.dashboard.state import kept
+from cgan.dashboard.views.sidebar import Settings
+from cgan.dashboard.views.widgets import NEW_SEED_ICON, download
+from cgan.inference.generator import MAX_SEED
 
 SEED_KEY = "generate.seed"
 MAX_SIDE = 16  # rows and columns: 256 images at most
 
 
 def seed_text(first: int, count: int) -> str:
-    """"seed 7" or "seeds 7–106": how captions name the seeds shown."""
+    """ "seed 7" or "seeds 7–106": how captions name the seeds shown."""
     return f"seed {first}" if count == 1 else f"seeds {first}–{first + count - 1}"
 
 
 def render(model: LoadedModel, settings: Settings) -> None:
     generator = model.generator
     labels = generator.labels
-    pick, rows_col, cols_col, seed_col, button_col = st.columns([3, 1, 1, 2, 1.4],
-                                                                vertical_alignment="bottom")
+    pick, rows_col, cols_col, seed_col, button_col = st.columns(
+        [3, 1, 1, 2, 1.4], vertical_alignment="bottom"
+    )
     label = pick.selectbox("Class", labels, key=kept("generate.label", labels[0], labels))
     rows = int(rows_col.number_input("Rows", 1, MAX_SIDE, key=kept("generate.rows", 4)))
-    columns = int(cols_col.number_input("Columns", 1, MAX_SIDE,
-                                        key=kept("generate.columns", 8)))
-    seed = int(seed_col.number_input("Seed", 0, MAX_SEED, key=kept(SEED_KEY, 0),
-                                     help="Image k of the grid uses seed SEED + k."))
-    button_col.button("New seed", icon=NEW_SEED_ICON, key="generate.new_seed",
-                      on_click=state.new_seed, args=(SEED_KEY,))
+    columns = int(cols_col.number_input("Columns", 1, MAX_SIDE, key=kept("generate.columns", 8)))
+    seed = int(
+        seed_col.number_input(
+            "Seed",
+            0,
+            MAX_SEED,
+            key=kept(SEED_KEY, 0),
+            help="Image k of the grid uses seed SEED + k.",
+        )
+    )
+    button_col.button(
+        "New seed",
+        icon=NEW_SEED_ICON,
+        key="generate.new_seed",
+        on_click=state.new_seed,
+        args=(SEED_KEY,),
+    )
 
     count = rows * columns
     seeds = list(range(seed, seed + count))
@@ -55,28 +67,51 @@ def render(model: LoadedModel, settings: Settings) -> None:
         picture = grid_png(images, rows=rows, scale=scale)
         rendered = time.perf_counter()
         model_ms = (generated - started) * 1000
-        st.session_state[state.LAST_GENERATION] = {"model": model.key, "images": count,
-                                                   "ms": model_ms}
+        st.session_state[state.LAST_GENERATION] = {
+            "model": model.key,
+            "images": count,
+            "ms": model_ms,
+        }
         truncation = f"truncation {settings.truncation}" if settings.truncation else "no truncation"
-        st.image(picture, output_format="PNG",
-                 caption=f"{label} · {seed_text(seed, count)} · {truncation}")
-        st.caption(f"{count} images generated in {model_ms:.0f} ms on "
-                   f"{generator.provider}, grid rendered in "
-                   f"{(rendered - generated) * 1000:.0f} ms")
+        st.image(
+            picture,
+            output_format="PNG",
+            caption=f"{label} · {seed_text(seed, count)} · {truncation}",
+        )
+        st.caption(
+            f"{count} images generated in {model_ms:.0f} ms on "
+            f"{generator.provider}, grid rendered in "
+            f"{(rendered - generated) * 1000:.0f} ms"
+        )
         _downloads(label, seeds, images, picture, scale)
 
 
-def _downloads(label: str, seeds: list[int], images: np.ndarray, picture: bytes,
-               scale: int) -> None:
+def _downloads(
+    label: str, seeds: list[int], images: np.ndarray, picture: bytes, scale: int
+) -> None:
     grid_col, pick_col, image_col = st.columns([2, 3, 2], vertical_alignment="bottom")
-    download("Grid (PNG)", picture, f"{label}-seeds{seeds[0]}-{seeds[-1]}.png",
-             key="generate.download_grid", where=grid_col)
+    download(
+        "Grid (PNG)",
+        picture,
+        f"{label}-seeds{seeds[0]}-{seeds[-1]}.png",
+        key="generate.download_grid",
+        where=grid_col,
+    )
     # Option names never change for a given count: the browser keeps showing an option's
     # old name when only its name changes, so the seed is on the button instead.
     choices = range(len(seeds))
-    index = pick_col.selectbox("Single image", choices, key=kept("generate.single", 0, choices),
-                               format_func=lambda i: f"#{i + 1}",
-                               help="Numbered in reading order: left to right, top to bottom.")
+    index = pick_col.selectbox(
+        "Single image",
+        choices,
+        key=kept("generate.single", 0, choices),
+        format_func=lambda i: f"#{i + 1}",
+        help="Numbered in reading order: left to right, top to bottom.",
+    )
     single = png_bytes(enlarge(images[index], scale))
-    download(f"Seed {seeds[index]} (PNG)", single, f"{label}-seed{seeds[index]:04d}.png",
-             key="generate.download_image", where=image_col)
+    download(
+        f"Seed {seeds[index]} (PNG)",
+        single,
+        f"{label}-seed{seeds[index]:04d}.png",
+        key="generate.download_image",
+        where=image_col,
+    )

@@ -13,11 +13,11 @@ from typing import Any
 import onnxruntime as ort
 import streamlit as st
 
-from dashboard import state
-from dashboard.feedback import error_box, file_size
-from dashboard.latency import Latency, measure
-from dashboard.loading import LoadedModel
-from inference.metadata import ModelInfo
+from cgan.dashboard import state
+from cgan.dashboard.feedback import error_box, file_size
+from cgan.dashboard.latency import Latency, measure
+from cgan.dashboard.loading import LoadedModel
+from cgan.inference.metadata import ModelInfo
 
 LATENCY_BATCHES = ((1, 7), (100, 3))  # (batch, repeats): one image, and a 10x10 grid
 
@@ -37,8 +37,11 @@ def model_rows(model: LoadedModel) -> list[tuple[str, Any]]:
     """The facts shown in the model table, in reading order."""
     info: ModelInfo = model.generator.info
     size = info.image_size
-    ema = (f"EMA generator (decay {info.ema_decay})" if info.weights == "ema"
-           else "raw generator (no EMA)")
+    ema = (
+        f"EMA generator (decay {info.ema_decay})"
+        if info.weights == "ema"
+        else "raw generator (no EMA)"
+    )
     parity = info.parity_max_abs_diff
     return [
         ("file", model.source),
@@ -48,15 +51,15 @@ def model_rows(model: LoadedModel) -> list[tuple[str, Any]]:
         ("latent dim", str(info.latent_dim)),
         ("architecture", info.arch),
         ("dataset", info.dataset),
-        ("training", f"{info.training_steps} generator steps, "
-                     f"{info.epochs:g} epochs"),
+        ("training", f"{info.training_steps} generator steps, {info.epochs:g} epochs"),
         ("weights", ema),
         ("precision", info.precision),
         ("ONNX opset", str(info.opset)),
-        ("parity with Keras",
-         "not recorded" if parity is None else f"max abs diff {parity:.2e}"),
-        ("exported", f"{info.export_time or 'unknown'} by version "
-                     f"{info.project_version or 'unknown'}"),
+        ("parity with Keras", "not recorded" if parity is None else f"max abs diff {parity:.2e}"),
+        (
+            "exported",
+            f"{info.export_time or 'unknown'} by version {info.project_version or 'unknown'}",
+        ),
         ("source run", info.source_run or "unknown"),
         ("execution provider", model.generator.provider),
         ("providers available", ", ".join(ort.get_available_providers())),
@@ -89,17 +92,24 @@ def _latency(model: LoadedModel) -> None:
         measured.pop(model.key, None)
     if model.key not in measured:
         with st.spinner("Timing the generator…"):
-            measured[model.key] = [measure(model.generator, batch, repeats)
-                                   for batch, repeats in LATENCY_BATCHES]
-    rows = [(f"{r.batch} image{'s' if r.batch > 1 else ''}",
-             f"{r.median_ms:.1f} ms ({r.images_per_s:.0f} images/s)")
-            for r in measured[model.key]]
+            measured[model.key] = [
+                measure(model.generator, batch, repeats) for batch, repeats in LATENCY_BATCHES
+            ]
+    rows = [
+        (
+            f"{r.batch} image{'s' if r.batch > 1 else ''}",
+            f"{r.median_ms:.1f} ms ({r.images_per_s:.0f} images/s)",
+        )
+        for r in measured[model.key]
+    ]
     last = st.session_state.get(state.LAST_GENERATION)
     if last and last.get("model") == model.key:
         rows.append((f"last grid ({last['images']} images)", f"{last['ms']:.1f} ms"))
     st.markdown(_table(rows, ("batch", "latency (median)")))
-    st.caption(f"On {model.generator.provider}: noise made in numpy plus the onnxruntime run, "
-               "median of several calls after a warm-up call.")
+    st.caption(
+        f"On {model.generator.provider}: noise made in numpy plus the onnxruntime run, "
+        "median of several calls after a warm-up call."
+    )
 
 
 def _metrics(metrics: dict[str, Any] | None) -> None:

@@ -9,23 +9,35 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import state
-from dashboard.feedback import file_size
-from dashboard.imaging import auto_zoom
-from dashboard.loading import LoadedModel, UploadedModel, load_file, load_upload
-from dashboard.paths import REPO_ROOT, list_models, models_dir
-from inference.default_model import ENV_VAR as MODEL_ENV
-from inference.default_model import default_model_path
-from inference.errors import InferenceError
-from inference.session import PROVIDERS
+from cgan.dashboard import state
+from cgan.dashboard.feedback import file_size
+from cgan.dashboard.imaging import auto_zoom
+from cgan.dashboard.loading import LoadedModel, UploadedModel, load_file, load_upload
+from cgan.dashboard.paths import REPO_ROOT, list_models, models_dir
+from cgan.inference.default_model import ENV_VAR as MODEL_ENV
+from cgan.inference.default_model import default_model_path
+from cgan.inference.errors import InferenceError
+from cgan.inference.session import PROVIDERS
 
 SHIPPED, FOLDER, UPLOADED = "Shipped model", "Models folder", "Upload"
 SOURCES = (SHIPPED, FOLDER, UPLOADED)
 SOURCE_KEY = "model.source"
 FOLDER_KEY = "model.file"
 PROVIDER_KEY = "model.provider"
-TRUNCATIONS: tuple[str | float, ...] = ("off", 2.0, 1.5, 1.2, 1.0, 0.8, 0.7, 0.6, 0.5, 0.4,
-                                        0.3, 0.2)
+TRUNCATIONS: tuple[str | float, ...] = (
+    "off",
+    2.0,
+    1.5,
+    1.2,
+    1.0,
+    0.8,
+    0.7,
+    0.6,
+    0.5,
+    0.4,
+    0.3,
+    0.2,
+)
 ZOOMS: tuple[str | int, ...] = ("auto", 1, 2, 3, 4, 6, 8)
 
 
@@ -77,19 +89,26 @@ def _from_folder() -> Path | None:
     folder = models_dir()
     models = list_models(folder)
     if not models:
-        st.warning(f"No .onnx file under {_shown(folder)}/. Export one with `make export`, "
-                   "point CGAN_MODELS_DIR at a folder of models, or upload a file.")
+        st.warning(
+            f"No .onnx file under {_shown(folder)}/. Export one with `make export`, "
+            "point CGAN_MODELS_DIR at a folder of models, or upload a file."
+        )
         return None
     names = [path.relative_to(folder).as_posix() for path in models]
-    name = st.selectbox(f"Model in {_shown(folder)}/", names,
-                        key=state.kept(FOLDER_KEY, names[0], names))
+    name = st.selectbox(
+        f"Model in {_shown(folder)}/", names, key=state.kept(FOLDER_KEY, names[0], names)
+    )
     return folder / name
 
 
 def _from_upload() -> UploadedModel | None:
-    st.file_uploader("Exported generator (.onnx)", type=["onnx"], key=state.UPLOAD_WIDGET,
-                     on_change=state.remember_upload,
-                     help="A file written by cgan-export; it is checked before use.")
+    st.file_uploader(
+        "Exported generator (.onnx)",
+        type=["onnx"],
+        key=state.UPLOAD_WIDGET,
+        on_change=state.remember_upload,
+        help="A file written by cgan-export; it is checked before use.",
+    )
     upload = st.session_state.get(state.UPLOAD)
     if upload is None:
         st.info("Upload an .onnx file made by `cgan-export`.")
@@ -102,8 +121,12 @@ def pick_model() -> ModelChoice | None:
     """Draws the model controls; None when no model is chosen yet (the reason is shown)."""
     shipped = shipped_model()
     source = st.radio("Model", SOURCES, index=0 if shipped else 1, key=SOURCE_KEY)
-    provider = st.selectbox("Execution provider", PROVIDERS, key=PROVIDER_KEY,
-                            help="auto: CUDA when onnxruntime-gpu finds a GPU, else CPU")
+    provider = st.selectbox(
+        "Execution provider",
+        PROVIDERS,
+        key=PROVIDER_KEY,
+        help="auto: CUDA when onnxruntime-gpu finds a GPU, else CPU",
+    )
     if source == UPLOADED:
         upload = _from_upload()
         return ModelChoice(upload=upload, provider=provider) if upload else None
@@ -120,11 +143,21 @@ def pick_model() -> ModelChoice | None:
 def sampling_settings() -> Settings:
     """Draws the truncation and zoom controls."""
     truncation = st.select_slider(
-        "Truncation", TRUNCATIONS, value="off", key="sampling.truncation",
+        "Truncation",
+        TRUNCATIONS,
+        value="off",
+        key="sampling.truncation",
         help="Noise values beyond ±t are redrawn: smaller t gives more typical, less varied "
-             "images. 'off' samples the full normal distribution.")
-    zoom = st.select_slider("Zoom", ZOOMS, value="auto", key="sampling.zoom",
-                            help="Nearest-neighbour enlargement of each image; auto shows "
-                                 "tiles at about 96 pixels.")
-    return Settings(truncation=None if truncation == "off" else float(truncation),
-                    zoom=None if zoom == "auto" else int(zoom))
+        "images. 'off' samples the full normal distribution.",
+    )
+    zoom = st.select_slider(
+        "Zoom",
+        ZOOMS,
+        value="auto",
+        key="sampling.zoom",
+        help="Nearest-neighbour enlargement of each image; auto shows tiles at about 96 pixels.",
+    )
+    return Settings(
+        truncation=None if truncation == "off" else float(truncation),
+        zoom=None if zoom == "auto" else int(zoom),
+    )

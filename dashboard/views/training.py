@@ -13,12 +13,12 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from dashboard.feedback import error_box
-from dashboard.imaging import png_bytes
-from dashboard.paths import REPO_ROOT, runs_dir
-from dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
-from dashboard.state import kept
-from training.run_dir import RunDir
+from cgan.dashboard.feedback import error_box
+from cgan.dashboard.imaging import png_bytes
+from cgan.dashboard.paths import REPO_ROOT, runs_dir
+from cgan.dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
+from cgan.dashboard.state import kept
+from cgan.training.run_dir import RunDir
 
 RUN_KEY = "training.run"
 EPOCH_KEY = "training.epoch"
@@ -29,8 +29,13 @@ CHARTS = (
     ("Discriminator outputs (mean sigmoid)", ("d_real", "d_fake")),
     ("Throughput (real images/s)", ("images_per_sec",)),
 )
-COLORS = {"d_loss": "#d62728", "g_loss": "#1f77b4", "d_real": "#2ca02c", "d_fake": "#ff7f0e",
-          "images_per_sec": "#7f7f7f"}
+COLORS = {
+    "d_loss": "#d62728",
+    "g_loss": "#1f77b4",
+    "d_real": "#2ca02c",
+    "d_fake": "#ff7f0e",
+    "images_per_sec": "#7f7f7f",
+}
 
 
 def _shown(path: Path) -> str:
@@ -44,8 +49,10 @@ def render() -> None:
     root = runs_dir()
     names = list_runs(root)
     if not names:
-        st.info(f"No training runs under {_shown(root)} yet. Start one with `make train` "
-                "(or `cgan-train --run-dir runs/NAME`), or point CGAN_RUNS_DIR at a runs folder.")
+        st.info(
+            f"No training runs under {_shown(root)} yet. Start one with `make train` "
+            "(or `cgan-train --run-dir runs/NAME`), or point CGAN_RUNS_DIR at a runs folder."
+        )
         return
     pick, live_col = st.columns([4, 1], vertical_alignment="bottom")
     name = pick.selectbox(f"Run in {_shown(root)}", names, key=kept(RUN_KEY, names[0], names))
@@ -85,15 +92,18 @@ def _progress(run: RunDir, config: dict, frame: pd.DataFrame) -> None:
     if epoch is not None:
         text += f" · epoch {float(epoch):.2f}"
     if config.get("arch"):
-        text += f" · {config['arch']} on {config.get('data', '?')}, " \
-                f"{len(config.get('labels', []))} classes"
+        text += (
+            f" · {config['arch']} on {config.get('data', '?')}, "
+            f"{len(config.get('labels', []))} classes"
+        )
     if isinstance(total, int) and total > 0:
         st.progress(min(1.0, step / total), text=text)
     else:
         st.caption(text)
     if last is not None:
-        shown = [c for c in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_sec")
-                 if c in frame]
+        shown = [
+            c for c in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_sec") if c in frame
+        ]
         for column, name in zip(st.columns(len(shown)), shown, strict=True):
             column.metric(name, f"{last[name]:.4g}")
 
@@ -108,8 +118,9 @@ def _charts(frame: pd.DataFrame) -> None:
         if not present:
             continue
         column.caption(title)
-        column.line_chart(frame, x="step", y=present, height=260,
-                          color=[COLORS[name] for name in present])
+        column.line_chart(
+            frame, x="step", y=present, height=260, color=[COLORS[name] for name in present]
+        )
 
 
 def _sample_png(path: Path) -> bytes:
@@ -139,6 +150,9 @@ def _samples(run: RunDir) -> None:
     except OSError:
         st.warning(f"{path.name} cannot be read (still being written?).")
         return
-    st.image(picture, output_format="PNG",
-             caption=f"epoch {epoch} (of {len(epochs)} grid{'s' if len(epochs) > 1 else ''}): "
-                     "one row per class, the same noise every epoch")
+    st.image(
+        picture,
+        output_format="PNG",
+        caption=f"epoch {epoch} (of {len(epochs)} grid{'s' if len(epochs) > 1 else ''}): "
+        "one row per class, the same noise every epoch",
+    )

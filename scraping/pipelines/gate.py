@@ -10,7 +10,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import DeferredSemaphore
 
-from scraping.state import CrawlState
+from cgan.scraping.state import CrawlState
 
 if TYPE_CHECKING:
     from scrapy import Spider

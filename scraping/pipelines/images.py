@@ -22,11 +22,11 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
-from scraping.contentcheck import OFF_TOPIC, check_from_settings
-from scraping.failures import reason_for
-from scraping.imagecheck import ImageLimits, ImageRejected, analyse, sha1_of
-from scraping.manifest import KEPT, REJECTED
-from scraping.state import CrawlState
+from cgan.scraping.contentcheck import OFF_TOPIC, check_from_settings
+from cgan.scraping.failures import reason_for
+from cgan.scraping.imagecheck import ImageLimits, ImageRejected, analyse, sha1_of
+from cgan.scraping.manifest import KEPT, REJECTED
+from cgan.scraping.state import CrawlState
 
 if TYPE_CHECKING:
     from os import PathLike

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 
-from scraping.manifest import FIELDS, KEPT, make_record
-from scraping.state import CrawlState
+from cgan.scraping.manifest import FIELDS, KEPT, make_record
+from cgan.scraping.state import CrawlState
 
 if TYPE_CHECKING:
     from scrapy import Spider

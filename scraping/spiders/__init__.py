@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from scraping.spiders.openverse import OpenverseSpider
-from scraping.spiders.pixabay import PixabaySpider
-from scraping.spiders.reddit import RedditSpider
-from scraping.spiders.wikimedia import WikimediaSpider
+from cgan.scraping.spiders.openverse import OpenverseSpider
+from cgan.scraping.spiders.pixabay import PixabaySpider
+from cgan.scraping.spiders.reddit import RedditSpider
+from cgan.scraping.spiders.wikimedia import WikimediaSpider
 
 SOURCES = {
     spider.name: spider

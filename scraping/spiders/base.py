@@ -27,15 +27,15 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.log import SpiderLoggerAdapter
 from twisted.python.failure import Failure
 
-from scraping.addresses import scheme_refusal
-from scraping.failures import unreachable
-from scraping.items import LabelledImage
-from scraping.labels import LabelSpec, parse_labels
-from scraping.outcomes import mark_failed, pages_key
-from scraping.spiders.paging import Cursor, PageLedger
-from scraping.state import CrawlState
-from scraping.terminal import PROJECT_LOGGER, reported_later
-from scraping.urlguard import API_PAGE, UnsafeURL
+from cgan.scraping.addresses import scheme_refusal
+from cgan.scraping.failures import unreachable
+from cgan.scraping.items import LabelledImage
+from cgan.scraping.labels import LabelSpec, parse_labels
+from cgan.scraping.outcomes import mark_failed, pages_key
+from cgan.scraping.spiders.paging import Cursor, PageLedger
+from cgan.scraping.state import CrawlState
+from cgan.scraping.terminal import PROJECT_LOGGER, reported_later
+from cgan.scraping.urlguard import API_PAGE, UnsafeURL
 
 
 @dataclass

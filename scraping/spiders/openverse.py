@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from scraping.labels import LabelSpec
-from scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
+from cgan.scraping.labels import LabelSpec
+from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 
 def format_licence(code: str | None, version: str | None) -> str | None:

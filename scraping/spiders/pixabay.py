@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 from scrapy.settings import BaseSettings
 
-from scraping.labels import LabelSpec
-from scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
+from cgan.scraping.labels import LabelSpec
+from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 LICENCE = "Pixabay Content License"
 LICENCE_URL = "https://pixabay.com/service/license-summary/"

@@ -15,8 +15,8 @@ import html
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from scraping.labels import LabelSpec
-from scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
+from cgan.scraping.labels import LabelSpec
+from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 

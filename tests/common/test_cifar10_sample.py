@@ -22,7 +22,7 @@ def _split(folder: Path, start: int = 0) -> tuple[list[np.ndarray], np.ndarray, 
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
     images, labels = [], []
     for k, name in enumerate(names):
-        for path in sorted((folder / name).glob("*.jpg"))[start:start + PER_CLASS]:
+        for path in sorted((folder / name).glob("*.jpg"))[start : start + PER_CLASS]:
             with Image.open(path) as image:
                 images.append(np.asarray(image.convert("RGB")))
             labels.append(k)
@@ -36,8 +36,8 @@ def test_split(cifar10_dir, runner):
 
 
 def test_zero_shot_through_wordnet(test_split, wordnet, imagenet_classes):
-    from common.imagenet.labelmap import map_label
-    from common.imagenet.zeroshot import membership, top1_agrees
+    from cgan.common.imagenet.labelmap import map_label
+    from cgan.common.imagenet.zeroshot import membership, top1_agrees
 
     predictions, labels, names = test_split
     concepts = [map_label(name, wordnet, imagenet_classes) for name in names]
@@ -66,16 +66,21 @@ def test_pooled_features_separate_the_classes(cifar10_dir, runner, test_split):
 
 
 def test_content_check_tells_dogs_from_trucks(cifar10_dir, tmp_path, wordnet):
-    from scraping.contentcheck import ContentCheck
-    from scraping.verify import VerifyOptions, verify_folder
+    from cgan.scraping.contentcheck import ContentCheck
+    from cgan.scraping.verify import VerifyOptions, verify_folder
 
     (tmp_path / "dog").mkdir()
     for kind in ("dog", "truck"):
         for path in sorted((cifar10_dir / "test" / kind).glob("*.jpg"))[:PER_CLASS]:
             (tmp_path / "dog" / f"{kind}_{path.name}").write_bytes(path.read_bytes())
-    counts, decisions, _ = verify_folder(VerifyOptions(src=tmp_path),
-                                         ContentCheck([("dog", ())], {}))
-    kept = {kind: sum(d.decision == "kept" for d in decisions
-                      if Path(d.path).name.startswith(kind + "_")) for kind in ("dog", "truck")}
+    counts, decisions, _ = verify_folder(
+        VerifyOptions(src=tmp_path), ContentCheck([("dog", ())], {})
+    )
+    kept = {
+        kind: sum(
+            d.decision == "kept" for d in decisions if Path(d.path).name.startswith(kind + "_")
+        )
+        for kind in ("dog", "truck")
+    }
     assert counts["dog"].counts["kept"] + counts["dog"].counts["off_topic"] == 2 * PER_CLASS
     assert kept["dog"] >= 0.65 * PER_CLASS and kept["truck"] <= 0.35 * PER_CLASS, kept

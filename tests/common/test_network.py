@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.imagenet.architecture import ENDPOINTS, check_outputs, expected_shapes
-from common.imagenet.errors import ImageNetError
-from common.imagenet.weights import check_arrays
+from cgan.common.imagenet.architecture import ENDPOINTS, check_outputs, expected_shapes
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.weights import check_arrays
 
 FEATURES = ("stem", "stage2", "stage3", "head", "pooled", "logits", "probabilities")
 
@@ -17,7 +17,7 @@ FEATURES = ("stem", "stage2", "stage3", "head", "pooled", "logits", "probabiliti
 def onnx_outputs(weights, pixels: np.ndarray, outputs=FEATURES) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
-    from common.imagenet.onnx_model import build_onnx
+    from cgan.common.imagenet.onnx_model import build_onnx
 
     model = build_onnx(weights.arrays, outputs)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -26,7 +26,7 @@ def onnx_outputs(weights, pixels: np.ndarray, outputs=FEATURES) -> dict[str, np.
 
 def test_keras_and_onnx_forms_agree_on_random_images(weights):
     pytest.importorskip("tensorflow")
-    from common.imagenet.keras_model import build_keras
+    from cgan.common.imagenet.keras_model import build_keras
 
     model = build_keras(weights.arrays, FEATURES)
     rng = np.random.default_rng(1)
@@ -43,7 +43,7 @@ def test_keras_and_onnx_forms_agree_on_random_images(weights):
 
 def test_keras_gives_frozen_early_features_for_a_discriminator(weights):
     pytest.importorskip("tensorflow")
-    from common.imagenet.keras_model import build_keras
+    from cgan.common.imagenet.keras_model import build_keras
 
     frozen = build_keras(weights.arrays, ("stage2", "stage3"), input_shape=(32, 32, 3))
     out = frozen(np.zeros((3, 32, 32, 3), np.float32), training=False)
@@ -54,8 +54,9 @@ def test_keras_gives_frozen_early_features_for_a_discriminator(weights):
     assert trainable.trainable_weights
 
 
-def _stem_reference(arrays: dict[str, np.ndarray], pixels: np.ndarray,
-                    pads: tuple[int, int]) -> np.ndarray:
+def _stem_reference(
+    arrays: dict[str, np.ndarray], pixels: np.ndarray, pads: tuple[int, int]
+) -> np.ndarray:
     """The stem by hand: normalise, zero-pad (top/left, bottom/right), 3x3 stride-2 conv,
     batch norm with TensorFlow's epsilon, ReLU6. NHWC, float64."""
     x = (pixels.astype(np.float64) - 127.0) / 128.0
@@ -66,10 +67,12 @@ def _stem_reference(arrays: dict[str, np.ndarray], pixels: np.ndarray,
     y = np.zeros((x.shape[0], height, width, kernel.shape[0]))
     for dy in range(3):
         for dx in range(3):
-            patch = x[:, dy:dy + 2 * height:2, dx:dx + 2 * width:2, :]
+            patch = x[:, dy : dy + 2 * height : 2, dx : dx + 2 * width : 2, :]
             y += np.einsum("nhwc,oc->nhwo", patch, kernel[:, :, dy, dx])
-    gamma, beta, mean, var = (arrays[f"_bn0.{p}"].astype(np.float64)
-                              for p in ("weight", "bias", "running_mean", "running_var"))
+    gamma, beta, mean, var = (
+        arrays[f"_bn0.{p}"].astype(np.float64)
+        for p in ("weight", "bias", "running_mean", "running_var")
+    )
     y = (y - mean) / np.sqrt(var + 1e-3) * gamma + beta
     return np.clip(y, 0.0, 6.0)
 
@@ -87,7 +90,7 @@ def test_stem_matches_an_independent_reference_and_padding_matters(weights):
 
 
 def test_runner_takes_any_image_and_answers_probabilities_and_features(runner):
-    from common.imagenet.runner import top_k
+    from cgan.common.imagenet.runner import top_k
 
     images = [
         Image.new("L", (50, 20), 128),
@@ -129,7 +132,7 @@ def test_outputs_are_validated():
 
 
 def test_missing_weights_file_is_one_error(tmp_path, monkeypatch):
-    from common.imagenet.weights import ENV_VARIABLE, load_weights
+    from cgan.common.imagenet.weights import ENV_VARIABLE, load_weights
 
     monkeypatch.setenv(ENV_VARIABLE, str(tmp_path / "absent.pth"))
     with pytest.raises(ImageNetError, match="no ImageNet weights file"):
@@ -144,8 +147,12 @@ def _shipped_photo() -> Image.Image:
     spec = importlib.util.find_spec("matplotlib")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("matplotlib (the train extra) is not installed")
-    path = (Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data"
-            / "grace_hopper.jpg")
+    path = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "mpl-data"
+        / "sample_data"
+        / "grace_hopper.jpg"
+    )
     if not path.is_file():
         pytest.skip("matplotlib's sample photo is not installed")
     return Image.open(path)
@@ -153,13 +160,21 @@ def _shipped_photo() -> Image.Image:
 
 def test_a_real_photo_is_seen_for_what_it_shows(weights):
     """Grace Hopper in uniform: the classic check of an ImageNet conversion."""
-    from common.imagenet.classes import load_classes
-    from common.imagenet.preprocess import prepare
-    from common.imagenet.runner import ImageNetRunner, top_k
+    from cgan.common.imagenet.classes import load_classes
+    from cgan.common.imagenet.preprocess import prepare
+    from cgan.common.imagenet.runner import ImageNetRunner, top_k
 
     names = load_classes().names
-    clothing = {"military uniform", "academic gown", "graduation cap", "Windsor tie", "suit",
-                "bow tie", "vestment", "bulletproof vest"}
+    clothing = {
+        "military uniform",
+        "academic gown",
+        "graduation cap",
+        "Windsor tie",
+        "suit",
+        "bow tie",
+        "vestment",
+        "bulletproof vest",
+    }
     runner = ImageNetRunner(weights)  # photos: the ImageNet centre crop
     pixels = prepare(_shipped_photo())[None]
     index, probs = top_k(runner.run(pixels).probabilities, 5)

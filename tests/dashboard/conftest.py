@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import pytest
 
-from dashboard.paths import MODELS_ENV, REPO_ROOT, RUNS_ENV
-from inference.default_model import ENV_VAR as MODEL_ENV
+from cgan.dashboard.paths import MODELS_ENV, REPO_ROOT, RUNS_ENV
+from cgan.inference.default_model import ENV_VAR as MODEL_ENV
 
 APP = REPO_ROOT / "dashboard" / "app.py"
 
@@ -24,8 +24,7 @@ class DashboardFiles:
     empty: Path  # an empty folder, for "nothing there yet"
 
     def env(self) -> dict[str, str]:
-        return {MODEL_ENV: str(self.model), MODELS_ENV: str(self.models),
-                RUNS_ENV: str(self.runs)}
+        return {MODEL_ENV: str(self.model), MODELS_ENV: str(self.models), RUNS_ENV: str(self.runs)}
 
 
 class Served(NamedTuple):

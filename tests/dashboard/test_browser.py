@@ -18,8 +18,12 @@ from tests.dashboard.conftest import APP
 from tests.hostile_models import hostile_model
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
 START_TIMEOUT_S = 60
 STEP_TIMEOUT_MS = 30_000
 
@@ -60,13 +64,29 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "streamlit.log"
     env = {**os.environ, **dashboard_files.env()}
-    command = [sys.executable, "-m", "streamlit", "run", str(APP),
-               "--server.headless", "true", "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
     with log.open("w") as stream:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=stream,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=stream, stderr=subprocess.STDOUT
+        )
     try:
         _wait_healthy(url, process, log)
         yield url
@@ -108,11 +128,13 @@ def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
     page.wait_for_function(
         "old => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
         " return img && img.src && !img.src.endsWith(old); }",
-        arg=first.rsplit("/", 1)[-1])
+        arg=first.rsplit("/", 1)[-1],
+    )
     grid.wait_for(state="visible")
     page.wait_for_function(
         "() => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
-        " return img && img.complete && img.naturalWidth > 0; }")
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
     size = grid.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [8 * 98 + 2, 4 * 98 + 2]  # 8x4 tiles of 96 px, 2 px padding
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -138,8 +160,7 @@ def test_hostile_upload_in_chromium(page, tmp_path):
     evil.write_bytes(hostile_model(external="secret.txt").SerializeToString())
     page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
     page.get_by_text("Upload", exact=True).click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-        str(evil))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(evil))
     alert = page.get_by_role("alert").filter(has_text="refers to external data")
     alert.wait_for()
     assert "evil.onnx" in alert.inner_text()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import ImageSequence
 
-from dashboard.imaging import auto_zoom
-from inference.generator import ImageGenerator
+from cgan.dashboard.imaging import auto_zoom
+from cgan.inference.generator import ImageGenerator
 from tests.dashboard.helpers import (
     assert_clean,
     decode,
@@ -72,17 +72,27 @@ def test_class_sweep_puts_the_same_noise_through_every_class(app, media, dashboa
     right = picture.shape[1] - 2 - TILE
     for row, image in enumerate(expected):
         top = 2 + row * (TILE + 2)
-        tile = picture[top:top + TILE, right:right + TILE]
-        np.testing.assert_array_equal(tile[::TILE // 32, ::TILE // 32], image)
+        tile = picture[top : top + TILE, right : right + TILE]
+        np.testing.assert_array_equal(tile[:: TILE // 32, :: TILE // 32], image)
 
 
 def test_inspect_shows_the_model_card_facts_and_latency(app):
     show(app.run(), "Inspect")
     assert_clean(app)
     text = "\n".join(m.value for m in app.markdown)
-    for fact in ("red-disc, green-square, blue-triangle", "32x32", "sngan", "synthetic",
-                 "4 generator steps", "EMA generator (decay 0.99)", "| ONNX opset | 17 |",
-                 "CPUExecutionProvider", "| 1 image |", "| 100 images |", "images/s"):
+    for fact in (
+        "red-disc, green-square, blue-triangle",
+        "32x32",
+        "sngan",
+        "synthetic",
+        "4 generator steps",
+        "EMA generator (decay 0.99)",
+        "| ONNX opset | 17 |",
+        "CPUExecutionProvider",
+        "| 1 image |",
+        "| 100 images |",
+        "images/s",
+    ):
         assert fact in text, fact
     assert any("not evaluated" in i.value for i in app.info)  # the tiny run has no metrics
     widget(app, "inspect.remeasure").click().run()
@@ -101,8 +111,11 @@ def with_metadata(source, target, **values):
 
 
 def test_inspect_shows_metrics_with_their_protocol(app, dashboard_files, tmp_path, monkeypatch):
-    metrics = {"fid": 41.5, "inception_score": 6.2,
-               "protocol": {"images": 10000, "reference": "cifar10 test", "seed": 0}}
+    metrics = {
+        "fid": 41.5,
+        "inception_score": 6.2,
+        "protocol": {"images": 10000, "reference": "cifar10 test", "seed": 0},
+    }
     path = with_metadata(dashboard_files.model, tmp_path / "evaluated.onnx", metrics=metrics)
     monkeypatch.setenv("CGAN_MODEL", str(path))
     show(app.run(), "Inspect")
@@ -112,10 +125,15 @@ def test_inspect_shows_metrics_with_their_protocol(app, dashboard_files, tmp_pat
     assert any(j.value and "cifar10 test" in j.value for j in app.json)
 
 
-def test_wrongly_typed_metadata_gives_an_error_box(app, dashboard_files, tmp_path,
-                                                   monkeypatch):
-    path = with_metadata(dashboard_files.model, tmp_path / "odd.onnx", epochs="many",
-                         parity_max_abs_diff="tiny", metrics=[1, 2], extra="none")
+def test_wrongly_typed_metadata_gives_an_error_box(app, dashboard_files, tmp_path, monkeypatch):
+    path = with_metadata(
+        dashboard_files.model,
+        tmp_path / "odd.onnx",
+        epochs="many",
+        parity_max_abs_diff="tiny",
+        metrics=[1, 2],
+        extra="none",
+    )
     monkeypatch.setenv("CGAN_MODEL", str(path))
     show(app.run(), "Inspect")
     message = one_error(app)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard import loading
-from dashboard.imaging import auto_zoom
-from inference.generator import MAX_SEED, ImageGenerator
+from cgan.dashboard import loading
+from cgan.dashboard.imaging import auto_zoom
+from cgan.inference.generator import MAX_SEED, ImageGenerator
 from tests.dashboard.helpers import (
     assert_clean,
     decode,

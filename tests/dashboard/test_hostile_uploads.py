@@ -8,17 +8,21 @@ import logging
 import numpy as np
 import pytest
 
-from dashboard import state
-from dashboard.loading import UploadedModel
+from cgan.dashboard import state
+from cgan.dashboard.loading import UploadedModel
 from tests.dashboard.helpers import assert_clean, image_urls, one_error, show, widget
 from tests.hostile_models import hostile_model
 
 HOSTILE_UPLOADS = {
-    "external data from the server's folder": (dict(external="secret.txt"),
-                                               "refers to external data"),
+    "external data from the server's folder": (
+        dict(external="secret.txt"),
+        "refers to external data",
+    ),
     "output [N, 128]": (dict(flat_output=True), "output is shaped"),
-    "2048px output, metadata says 32": (dict(image_size=32, output_size=2048),
-                                        "output is shaped [1, 2048, 2048, 3]"),
+    "2048px output, metadata says 32": (
+        dict(image_size=32, output_size=2048),
+        "output is shaped [1, 2048, 2048, 3]",
+    ),
     "image_size 100000": (dict(image_size=100_000), "image_size metadata"),
     "label that is a path": (dict(labels=["../../escaped/evil", "b"]), "path separator"),
     "NUL in a label": (dict(labels=["a\x00b", "b"]), "control characters"),
@@ -33,7 +37,8 @@ def test_hostile_upload_is_one_error_box(app, tmp_path, monkeypatch, media, case
     monkeypatch.chdir(tmp_path)  # where onnxruntime would look for a bytes model's data
     app.run()
     app.session_state[state.UPLOAD] = UploadedModel(
-        "evil.onnx", hostile_model(**options).SerializeToString())
+        "evil.onnx", hostile_model(**options).SerializeToString()
+    )
     widget(app, "model.source").set_value("Upload").run()
     message = one_error(app)
     assert message.startswith("evil.onnx: ") and fragment in message, message
@@ -44,7 +49,7 @@ def test_hostile_upload_is_one_error_box(app, tmp_path, monkeypatch, media, case
 
 
 def test_a_bug_in_a_view_is_one_line_and_logged(app, monkeypatch, caplog):
-    import dashboard.views.generate as generate_view
+    import cgan.dashboard.views.generate as generate_view
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug deep down\nwith a second line")
@@ -71,7 +76,7 @@ def test_a_grid_over_the_memory_cap_is_refused(app, tmp_path, monkeypatch):
 
 
 def test_a_bug_outside_the_views_is_one_line_too(app, monkeypatch):
-    import dashboard.views.sidebar as sidebar
+    import cgan.dashboard.views.sidebar as sidebar
 
     def broken():
         raise KeyError("sampling")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import inference.default_model
-from dashboard import loading, state
-from dashboard.loading import MAX_UPLOAD_BYTES, UploadedModel, check_upload, validate_upload
-from inference.errors import InferenceError
+from cgan.dashboard import loading, state
+from cgan.dashboard.loading import MAX_UPLOAD_BYTES, UploadedModel, check_upload, validate_upload
+from cgan.inference import default_model
+from cgan.inference.errors import InferenceError
 from tests.dashboard.helpers import assert_clean, image_urls, one_error, show, widget
 
 JUNK = b"\x08\x07this is not a protobuf at all" * 10
@@ -16,8 +16,8 @@ JUNK = b"\x08\x07this is not a protobuf at all" * 10
 @pytest.fixture
 def nothing_shipped(monkeypatch, tmp_path):
     """As in an install without a shipped model (whether or not this checkout has one)."""
-    monkeypatch.delenv(inference.default_model.ENV_VAR, raising=False)
-    monkeypatch.setattr(inference.default_model, "MODELS_DIR", tmp_path / "no-shipped-model")
+    monkeypatch.delenv(default_model.ENV_VAR, raising=False)
+    monkeypatch.setattr(default_model, "MODELS_DIR", tmp_path / "no-shipped-model")
 
 
 def onnx_without_metadata() -> bytes:
@@ -25,17 +25,23 @@ def onnx_without_metadata() -> bytes:
     from onnx import TensorProto, helper
 
     node = helper.make_node("Identity", ["noise"], ["image"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
-        "noise", TensorProto.FLOAT, [1, 8])], [helper.make_tensor_value_info(
-            "image", TensorProto.FLOAT, [1, 8])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("noise", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 8])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), [
-    ("model.onnx", b"", "is empty"),
-    ("model.txt", b"hello", "is not an .onnx file"),
-    ("model.onnx", JUNK, "cannot load the model"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("model.onnx", b"", "is empty"),
+        ("model.txt", b"hello", "is not an .onnx file"),
+        ("model.onnx", JUNK, "cannot load the model"),
+    ],
+)
 def test_validate_upload_refuses_bad_bytes(name, data, reason):
     with pytest.raises(InferenceError, match=reason) as caught:
         validate_upload(UploadedModel(name, data))
@@ -71,18 +77,20 @@ def test_good_upload_through_the_state_hook_is_opened_once(app, dashboard_files,
     loading._cached_upload.clear()
     opened = []
     original = loading.open_generator
-    monkeypatch.setattr(loading, "open_generator", lambda *a, **k: opened.append(1) or
-                        original(*a, **k))
+    monkeypatch.setattr(
+        loading, "open_generator", lambda *a, **k: opened.append(1) or original(*a, **k)
+    )
     app.run()
-    app.session_state[state.UPLOAD] = UploadedModel("mine.onnx",
-                                                    dashboard_files.model.read_bytes())
+    app.session_state[state.UPLOAD] = UploadedModel("mine.onnx", dashboard_files.model.read_bytes())
     widget(app, "model.source").set_value("Upload").run()
     assert_clean(app)
     assert len(image_urls(app)) == 1
     assert any("Using mine.onnx (" in c.value for c in app.sidebar.caption)
     widget(app, "generate.new_seed").click().run()
-    app.session_state[state.UPLOAD] = UploadedModel("again.onnx",  # same bytes, same session
-                                                    dashboard_files.model.read_bytes())
+    app.session_state[state.UPLOAD] = UploadedModel(
+        "again.onnx",  # same bytes, same session
+        dashboard_files.model.read_bytes(),
+    )
     app.run()
     assert_clean(app)
     assert len(opened) == 1
@@ -103,7 +111,8 @@ def test_the_real_uploader_feeds_the_same_path(app, dashboard_files):
     uploader.set_value(("junk.onnx", JUNK, "application/octet-stream")).run()
     assert "cannot load the model" in one_error(app)
     app.get("file_uploader")[0].set_value(
-        ("tiny.onnx", dashboard_files.model.read_bytes(), "application/octet-stream")).run()
+        ("tiny.onnx", dashboard_files.model.read_bytes(), "application/octet-stream")
+    ).run()
     assert_clean(app)
     assert len(image_urls(app)) == 1
     app.get("file_uploader")[0].set_value(None).run()  # cleared: the upload is forgotten
@@ -117,7 +126,7 @@ def test_shipped_model_is_the_default(app, dashboard_files):
 
 
 def test_missing_default_model_is_one_error_line(app, monkeypatch, tmp_path):
-    monkeypatch.setenv(inference.default_model.ENV_VAR, str(tmp_path / "gone.onnx"))
+    monkeypatch.setenv(default_model.ENV_VAR, str(tmp_path / "gone.onnx"))
     app.run()
     assert "does not exist" in one_error(app)
 
@@ -136,8 +145,7 @@ def test_without_a_shipped_model_the_models_folder_is_used(app, nothing_shipped)
     assert len(image_urls(app)) == 1  # fell back to the models folder
 
 
-def test_empty_models_folder_says_what_to_do(app, nothing_shipped, dashboard_files,
-                                            monkeypatch):
+def test_empty_models_folder_says_what_to_do(app, nothing_shipped, dashboard_files, monkeypatch):
     monkeypatch.setenv("CGAN_MODELS_DIR", str(dashboard_files.empty))
     app.run()
     assert not app.exception
@@ -145,8 +153,9 @@ def test_empty_models_folder_says_what_to_do(app, nothing_shipped, dashboard_fil
     assert not image_urls(app)
 
 
-def test_a_corrupt_file_in_the_models_folder_is_one_error_line(app, nothing_shipped,
-                                                               tmp_path, monkeypatch):
+def test_a_corrupt_file_in_the_models_folder_is_one_error_line(
+    app, nothing_shipped, tmp_path, monkeypatch
+):
     (tmp_path / "broken.onnx").write_bytes(JUNK)
     monkeypatch.setenv("CGAN_MODELS_DIR", str(tmp_path))
     app.run()

@@ -31,8 +31,9 @@ print(json.dumps({{"views": list(view.options), "problems": problems, "imported"
 
 def test_no_view_imports_tensorflow(dashboard_files):
     env = {**os.environ, **dashboard_files.env()}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(report["views"]) == 4

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.feedback import DashboardError
-from dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
+from cgan.dashboard.feedback import DashboardError
+from cgan.dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
 from tests.dashboard.helpers import assert_clean, show, widget
 
 
@@ -14,8 +14,9 @@ def test_runs_folder_lists_runs_only(dashboard_files):
     assert list_runs(dashboard_files.empty / "missing") == []
 
 
-@pytest.mark.parametrize("name", ["..", ".", "../runs/sngan", "/etc", "sngan/../dcgan",
-                                  "notes", ""])
+@pytest.mark.parametrize(
+    "name", ["..", ".", "../runs/sngan", "/etc", "sngan/../dcgan", "notes", ""]
+)
 def test_only_listed_runs_can_be_opened(dashboard_files, name):
     with pytest.raises(DashboardError):
         open_run(dashboard_files.runs, name)

@@ -12,7 +12,7 @@ from PIL import Image
 
 @pytest.fixture(scope="session")
 def synthetic_reference(tmp_path_factory) -> Path:
-    from training.data.synthetic import make_shapes
+    from cgan.training.data.synthetic import make_shapes
 
     data = make_shapes(3, 60, 32, seed=11)
     root = tmp_path_factory.mktemp("reference")
@@ -27,25 +27,29 @@ def synthetic_reference(tmp_path_factory) -> Path:
 def tiny_judge(tmp_path_factory) -> Path:
     """A judge trained for a few seconds: enough to tell the shapes' colours apart."""
     pytest.importorskip("tensorflow")
-    from training.quiet import quiet_tensorflow
+    from cgan.training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     import keras
 
-    from training.data.synthetic import make_shapes
-    from training.evaluation.judge import build_judge
+    from cgan.evaluation.judge import build_judge
+    from cgan.training.data.synthetic import make_shapes
 
     data = make_shapes(3, 100, 32, seed=5)
     order = sorted(data.names)  # as a class-folder dataset would name them
     labels = np.array([order.index(data.names[k]) for k in data.labels])
     keras.utils.set_random_seed(0)
     judge = build_judge(3, 32, width=8)
-    judge.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    judge.fit(data.images.astype(np.float32) / 127.5 - 1, labels, epochs=30, batch_size=32,
-              verbose=0)
+    judge.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    judge.fit(
+        data.images.astype(np.float32) / 127.5 - 1, labels, epochs=30, batch_size=32, verbose=0
+    )
     path = tmp_path_factory.mktemp("judge") / "judge.weights.h5"
     judge.save_weights(path)
-    path.with_name("judge.json").write_text(json.dumps(
-        {"labels": order, "width": 8, "test_accuracy": 1.0, "sha256": "test"}))
+    path.with_name("judge.json").write_text(
+        json.dumps({"labels": order, "width": 8, "test_accuracy": 1.0, "sha256": "test"})
+    )
     return path

@@ -12,19 +12,23 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from inference.generator import ImageGenerator  # noqa: E402
-from training.errors import UserError  # noqa: E402
-from training.evaluation.inception import fid_and_is, inception_score  # noqa: E402
+from cgan.evaluation.inception import fid_and_is, inception_score  # noqa: E402
+from cgan.inference.generator import ImageGenerator  # noqa: E402
+from cgan.training.errors import UserError  # noqa: E402
 
 
 def run_eval(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training.evaluation.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cgan.evaluation.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_real_images_against_themselves_are_the_ceiling(tiny_judge, synthetic_reference):
-    from training.evaluation.evaluate import Protocol, evaluate
-    from training.evaluation.judge_io import load_judge
+    from cgan.evaluation.evaluate import Protocol, evaluate
+    from cgan.evaluation.judge_io import load_judge
 
     judge = load_judge(tiny_judge)
     protocol = Protocol(samples_per_class=60, reference=str(synthetic_reference))
@@ -38,13 +42,22 @@ def test_real_images_against_themselves_are_the_ceiling(tiny_judge, synthetic_re
     assert result["fid_inception"] is None and "no Inception weights" in result["inception_note"]
 
 
-def test_model_evaluation_writes_results_and_embeds_them(tiny_judge, synthetic_reference,
-                                                         exported_model, tmp_path):
+def test_model_evaluation_writes_results_and_embeds_them(
+    tiny_judge, synthetic_reference, exported_model, tmp_path
+):
     for suffix in (".onnx", ".md", ".png"):
         shutil.copy(exported_model.with_suffix(suffix), tmp_path / f"model{suffix}")
     model = tmp_path / "model.onnx"
-    result = run_eval(str(model), "--judge", str(tiny_judge), "--reference",
-                      str(synthetic_reference), "--samples-per-class", "20", "--embed")
+    result = run_eval(
+        str(model),
+        "--judge",
+        str(tiny_judge),
+        "--reference",
+        str(synthetic_reference),
+        "--samples-per-class",
+        "20",
+        "--embed",
+    )
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "red-disc" in result.stdout
     saved = json.loads((tmp_path / "model.eval.json").read_text())
@@ -60,9 +73,18 @@ def test_model_evaluation_writes_results_and_embeds_them(tiny_judge, synthetic_r
     red = saved["per_class"]["red-disc"]
     assert f"| red-disc | {red['accuracy']} | {red['frechet_distance']} |" in card
     # The same protocol gives the same numbers: every seed is pinned.
-    again = run_eval(str(model), "--judge", str(tiny_judge), "--reference",
-                     str(synthetic_reference), "--samples-per-class", "20", "--json",
-                     "-o", str(tmp_path / "again.json"))
+    again = run_eval(
+        str(model),
+        "--judge",
+        str(tiny_judge),
+        "--reference",
+        str(synthetic_reference),
+        "--samples-per-class",
+        "20",
+        "--json",
+        "-o",
+        str(tmp_path / "again.json"),
+    )
     repeat = json.loads(again.stdout)
     assert repeat["frechet_distance"] == saved["frechet_distance"]
 
@@ -71,8 +93,16 @@ def test_errors_are_one_line(tiny_judge, synthetic_reference, exported_model, tm
     cases = [
         ([], "give either a model .onnx or --real FOLDER"),
         ([str(exported_model), "--judge", str(tmp_path / "none.weights.h5")], "no judge at"),
-        ([str(tmp_path / "missing.onnx"), "--judge", str(tiny_judge), "--reference",
-          str(synthetic_reference)], "does not exist"),
+        (
+            [
+                str(tmp_path / "missing.onnx"),
+                "--judge",
+                str(tiny_judge),
+                "--reference",
+                str(synthetic_reference),
+            ],
+            "does not exist",
+        ),
     ]
     for args, fragment in cases:
         result = run_eval(*args)
@@ -82,8 +112,8 @@ def test_errors_are_one_line(tiny_judge, synthetic_reference, exported_model, tm
 
 
 def test_labels_must_match_the_judge(tiny_judge, tmp_path):
-    from training.evaluation.evaluate import real_samples
-    from training.evaluation.judge_io import load_judge
+    from cgan.evaluation.evaluate import real_samples
+    from cgan.evaluation.judge_io import load_judge
 
     (tmp_path / "cat").mkdir()
     from PIL import Image
@@ -99,14 +129,17 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
     confident = np.eye(10)[np.arange(100) % 10]
     assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
     with pytest.raises(UserError, match="no Inception weights file"):
-        fid_and_is(np.zeros((2, 32, 32, 3), np.uint8), np.zeros((2, 32, 32, 3), np.uint8),
-                   tmp_path / "inception.weights.h5")
+        fid_and_is(
+            np.zeros((2, 32, 32, 3), np.uint8),
+            np.zeros((2, 32, 32, 3), np.uint8),
+            tmp_path / "inception.weights.h5",
+        )
 
 
 def test_shipped_judge_knows_cifar10(cifar10_dir):
-    from training.data.folder import load_folder
-    from training.evaluation import SHIPPED_JUDGE
-    from training.evaluation.judge_io import load_judge
+    from cgan.evaluation import SHIPPED_JUDGE
+    from cgan.evaluation.judge_io import load_judge
+    from cgan.training.data.folder import load_folder
 
     judge = load_judge(SHIPPED_JUDGE)
     assert judge.labels == sorted(judge.labels) and len(judge.labels) == 10

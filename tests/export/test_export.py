@@ -13,16 +13,20 @@ from PIL import Image
 
 pytest.importorskip("tf2onnx")
 
-from export import exporter  # noqa: E402
-from export.exporter import ParityError, export_run  # noqa: E402
-from inference.generator import ImageGenerator  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.errors import UserError  # noqa: E402
+from cgan.export import exporter  # noqa: E402
+from cgan.export.exporter import ParityError, export_run  # noqa: E402
+from cgan.inference.generator import ImageGenerator  # noqa: E402
+from cgan.training.config import load_config  # noqa: E402
+from cgan.training.errors import UserError  # noqa: E402
 
 
 def run_export(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "export.cli", *args], capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "cgan.export.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.parametrize("arch", ["sngan", "dcgan"])
@@ -38,8 +42,12 @@ def test_export_parity_metadata_and_card(tiny_runs, tmp_path, arch):
     assert model.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert [o.name for o in model.graph.output] == ["image"]
     assert model.opset_import[0].version == 17
-    assert not {n.op_type for n in model.graph.node} & {"RandomNormal", "RandomUniform",
-                                                         "RandomNormalLike", "Multinomial"}
+    assert not {n.op_type for n in model.graph.node} & {
+        "RandomNormal",
+        "RandomUniform",
+        "RandomNormalLike",
+        "Multinomial",
+    }
 
     config = load_config(tiny_runs[arch])
     info = ImageGenerator(out, provider="cpu").info
@@ -131,9 +139,10 @@ def test_cli_success_and_one_line_errors(tiny_runs, tmp_path):
     ok = run_export(str(tiny_runs["dcgan"]), "-o", str(tmp_path / "m" / "dc.onnx"))
     assert ok.returncode == 0, ok.stderr
     assert "parity with Keras" in ok.stdout and (tmp_path / "m" / "dc.md").is_file()
-    for args, fragment in [([str(tmp_path)], "is not a run directory"),
-                           ([str(tiny_runs["dcgan"]), "-o", str(tmp_path / "m.txt")],
-                            "should end in .onnx")]:
+    for args, fragment in [
+        ([str(tmp_path)], "is not a run directory"),
+        ([str(tiny_runs["dcgan"]), "-o", str(tmp_path / "m.txt")], "should end in .onnx"),
+    ]:
         bad = run_export(*args)
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
         lines = bad.stderr.strip().splitlines()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.errors import InferenceError, MetadataError
-from inference.generator import ImageGenerator, noise_for_seed, slerp
-from inference.grid import make_grid, to_uint8
-from inference.seeds import parse_seeds
+from cgan.inference.errors import InferenceError, MetadataError
+from cgan.inference.generator import ImageGenerator, noise_for_seed, slerp
+from cgan.inference.grid import make_grid, to_uint8
+from cgan.inference.seeds import parse_seeds
 
 
 @pytest.fixture(scope="module")
@@ -121,19 +121,29 @@ def test_grid_and_uint8_helpers():
 
 def test_parse_seeds():
     assert parse_seeds("0-3,42, 7", limit=100) == [0, 1, 2, 3, 42, 7]
-    for bad, message in [("a-b", "bad --seeds"), ("5-2", "end is before"), ("", "bad --seeds"),
-                         ("0-1000", "more than 100"), ("99999999999", "beyond")]:
+    for bad, message in [
+        ("a-b", "bad --seeds"),
+        ("5-2", "end is before"),
+        ("", "bad --seeds"),
+        ("0-1000", "more than 100"),
+        ("99999999999", "beyond"),
+    ]:
         with pytest.raises(InferenceError, match=message):
             parse_seeds(bad, limit=100)
 
 
 def test_metadata_field_types_are_checked():
-    from inference.metadata import ModelInfo
+    from cgan.inference.metadata import ModelInfo
 
     props = ModelInfo(labels=["a", "b"], latent_dim=4, image_size=32).to_props()
     assert ModelInfo.from_props(props).labels == ["a", "b"]
-    for field, bad in [("epochs", '"many"'), ("metrics", "[1, 2]"), ("training_steps", "true"),
-                       ("labels", '"a,b"'), ("latent_dim", "0")]:
+    for field, bad in [
+        ("epochs", '"many"'),
+        ("metrics", "[1, 2]"),
+        ("training_steps", "true"),
+        ("labels", '"a,b"'),
+        ("latent_dim", "0"),
+    ]:
         with pytest.raises(MetadataError):
             ModelInfo.from_props({**props, field: bad})
     with pytest.raises(MetadataError, match="not valid JSON"):

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference.errors import InferenceError
-from inference.generator import ImageGenerator, noise_for_seed
+from cgan.inference.errors import InferenceError
+from cgan.inference.generator import ImageGenerator, noise_for_seed
 from tests.hostile_models import hostile_model, save
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +34,15 @@ def _limit_memory() -> None:
 def infer_limited(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """cgan-infer in a subprocess with a memory cap and a time limit (a hang fails)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "inference.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIME_LIMIT,
-                          preexec_fn=_limit_memory)
+    return subprocess.run(
+        [sys.executable, "-m", "cgan.inference.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        preexec_fn=_limit_memory,
+    )
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -82,17 +88,25 @@ def test_hostile_model_is_refused_at_load(case):
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("case", ["output [N, 128]", "2048px output, metadata says 4",
-                                  "label ../../escaped/evil", "absolute path label",
-                                  "NUL in a label"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "output [N, 128]",
+        "2048px output, metadata says 4",
+        "label ../../escaped/evil",
+        "absolute path label",
+        "NUL in a label",
+    ],
+)
 def test_cgan_infer_refuses_hostile_model(tmp_path, case):
     options, fragment = HOSTILE_MODELS[case]
     model = save(hostile_model(**options), tmp_path / "model.onnx")
     work = tmp_path / "work"
     work.mkdir()
     before = files_under(tmp_path)
-    result = infer_limited("--label", "0,1", "--outdir", "out/inner", "--model", str(model),
-                           cwd=work)
+    result = infer_limited(
+        "--label", "0,1", "--outdir", "out/inner", "--model", str(model), cwd=work
+    )
     assert_refused(result, fragment)
     assert files_under(tmp_path) == before  # nothing written, inside or outside
 
@@ -126,25 +140,33 @@ def test_external_data_only_from_the_models_own_folder(tmp_path):
 
 # --- options -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory) -> Path:
-    return save(hostile_model(labels=[f"class{k}" for k in range(10)], image_size=32),
-                tmp_path_factory.mktemp("small") / "small.onnx")
+    return save(
+        hostile_model(labels=[f"class{k}" for k in range(10)], image_size=32),
+        tmp_path_factory.mktemp("small") / "small.onnx",
+    )
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--label", "class1", "--seeds", "0-9999", "--grid", "--scale", "32", "-o", "g.png"],
-     "29.3 GiB"),
-    (["--label", "all", "--n", "10000"], "too many"),
-    (["--label", "all", "--n", "1001"], "1000 per label"),
-    (["--label", "class1", "--truncation", "nan"], "finite"),
-    (["--label", "class1", "--truncation", "inf"], "finite"),
-    (["--label", "class1", "--truncation=-inf"], "finite"),
-    (["--label", "class1", "--truncation", "0"], "must be positive"),
-    (["--label", "class1", "--seed", "-3"], "must not be negative"),
-    (["--label", "class1", "--seed", "4294967295", "--n", "2"], "largest seed"),
-    (["--label", "class1", "--scale", "33"], "between 1 and 32"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["--label", "class1", "--seeds", "0-9999", "--grid", "--scale", "32", "-o", "g.png"],
+            "29.3 GiB",
+        ),
+        (["--label", "all", "--n", "10000"], "too many"),
+        (["--label", "all", "--n", "1001"], "1000 per label"),
+        (["--label", "class1", "--truncation", "nan"], "finite"),
+        (["--label", "class1", "--truncation", "inf"], "finite"),
+        (["--label", "class1", "--truncation=-inf"], "finite"),
+        (["--label", "class1", "--truncation", "0"], "must be positive"),
+        (["--label", "class1", "--seed", "-3"], "must not be negative"),
+        (["--label", "class1", "--seed", "4294967295", "--n", "2"], "largest seed"),
+        (["--label", "class1", "--scale", "33"], "between 1 and 32"),
+    ],
+)
 def test_extreme_options_are_refused(small_model, tmp_path, args, fragment):
     before = files_under(tmp_path)
     assert_refused(infer_limited(*args, "--model", str(small_model), cwd=tmp_path), fragment)
@@ -152,8 +174,19 @@ def test_extreme_options_are_refused(small_model, tmp_path, args, fragment):
 
 
 def test_tiny_truncation_ends_quickly(small_model, tmp_path):
-    result = infer_limited("--label", "class1", "--truncation", "1e-300", "--seeds", "0-3",
-                           "--outdir", "out", "--model", str(small_model), cwd=tmp_path)
+    result = infer_limited(
+        "--label",
+        "class1",
+        "--truncation",
+        "1e-300",
+        "--seeds",
+        "0-3",
+        "--outdir",
+        "out",
+        "--model",
+        str(small_model),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out").iterdir())) == 4
     z = noise_for_seed(3, 128, truncation=1e-300)
@@ -181,27 +214,35 @@ def test_api_request_cap_before_allocation(small_model):
 
 
 OPTION_VALUES = {
-    "--truncation": st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                              st.sampled_from(["1e-300", "nan", "-0", "abc", "1e309"])),
+    "--truncation": st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["1e-300", "nan", "-0", "abc", "1e309"]),
+    ),
     "--n": st.integers(-5, 20_000).map(str),
     "--seed": st.integers(-5, 2**33).map(str),
-    "--seeds": st.one_of(st.from_regex(r"\A[0-9,\- ]{1,12}\Z"),
-                         st.sampled_from(["0-99999", "4294967295", "5-1", ""])),
+    "--seeds": st.one_of(
+        st.from_regex(r"\A[0-9,\- ]{1,12}\Z"), st.sampled_from(["0-99999", "4294967295", "5-1", ""])
+    ),
     "--scale": st.integers(-2, 64).map(str),
     "--label": st.sampled_from(["class1", "all", "0,1", "-1", "zzz", "class1,class1", ""]),
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(options=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.just(None),
-                               min_size=1).flatmap(
-    lambda keys: st.fixed_dictionaries({k: OPTION_VALUES[k] for k in keys})),
-    grid=st.booleans())
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    options=st.dictionaries(
+        st.sampled_from(sorted(OPTION_VALUES)), st.just(None), min_size=1
+    ).flatmap(lambda keys: st.fixed_dictionaries({k: OPTION_VALUES[k] for k in keys})),
+    grid=st.booleans(),
+)
 def test_any_options_give_images_or_one_line(small_model, tmp_path_factory, options, grid):
     """Whatever the options: exit 0 with files in the output folder only, or exit 2 with one
     line; never a traceback, never a file elsewhere, never over the memory cap."""
-    from inference.cli import main
+    from cgan.inference.cli import main
 
     work = tmp_path_factory.mktemp("opts")
     argv = [item for key, value in options.items() for item in (key, value)]
@@ -237,16 +278,37 @@ def _run_main(main, argv: list[str]) -> _Result:
 
 
 METADATA_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(),
-    st.text(max_size=20), st.lists(st.text(max_size=12), max_size=4),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.text(max_size=12), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(values=st.dictionaries(
-    st.sampled_from(["labels", "latent_dim", "image_size", "epochs", "training_steps",
-                     "ema_decay", "arch", "metrics", "extra", "parity_max_abs_diff"]),
-    METADATA_VALUES, min_size=1))
+@given(
+    values=st.dictionaries(
+        st.sampled_from(
+            [
+                "labels",
+                "latent_dim",
+                "image_size",
+                "epochs",
+                "training_steps",
+                "ema_decay",
+                "arch",
+                "metrics",
+                "extra",
+                "parity_max_abs_diff",
+            ]
+        ),
+        METADATA_VALUES,
+        min_size=1,
+    )
+)
 def test_any_metadata_loads_cleanly_or_is_refused(values):
     """Every metadata value is either usable end to end or an InferenceError at load."""
     metadata = {key: json.dumps(value) for key, value in values.items()}
@@ -259,7 +321,7 @@ def test_any_metadata_loads_cleanly_or_is_refused(values):
         assert "\n" not in str(exc)
         return
     labels = generator.labels
-    images = generator.generate(labels[:2], [0, 1][:len(labels[:2])])
+    images = generator.generate(labels[:2], [0, 1][: len(labels[:2])])
     size = generator.info.image_size
     assert images.shape == (len(labels[:2]), size, size, 3)
     assert all(math.isfinite(v) for v in (generator.info.epochs, generator.info.ema_decay))

@@ -12,20 +12,35 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.default_model import ENV_VAR, shipped_model_path
+from cgan.inference.default_model import ENV_VAR, shipped_model_path
 
 SHIPPED = shipped_model_path()
-CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck"]
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model here")
 
 
 def test_cgan_infer_uses_it_without_model_option(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-    result = subprocess.run([sys.executable, "-m", "inference.cli", "--label", "dog", "--seeds",
-                             "0-3", "--outdir", str(tmp_path), "--json"],
-                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cgan.inference.cli",
+            "--label",
+            "dog",
+            "--seeds",
+            "0-3",
+            "--outdir",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"] == str(SHIPPED)
@@ -35,7 +50,7 @@ def test_cgan_infer_uses_it_without_model_option(tmp_path):
 
 
 def test_it_describes_itself_and_its_evaluation():
-    from inference.generator import ImageGenerator
+    from cgan.inference.generator import ImageGenerator
 
     info = ImageGenerator(SHIPPED, provider="cpu").info
     assert info.labels == CIFAR10

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from scraping.localsource import PIXABAY_TEST_KEY, LocalSource
+from cgan.scraping.localsource import PIXABAY_TEST_KEY, LocalSource
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,12 +43,12 @@ def local_source() -> Iterator[LocalSource]:
 def run_cli(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m scraping ARGS`` and capture its output."""
+    """Run ``python -m cgan.scraping ARGS`` and capture its output."""
     full_env = dict(os.environ)
     full_env.pop("PIXABAY_API_KEY", None)  # tests decide whether a key exists
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "scraping", *args],
+        [sys.executable, "-m", "cgan.scraping", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from scraping.build import BuildError, BuildOptions, build_dataset
-from scraping.localsource import encode, make_image, make_jpeg, truncated
+from cgan.scraping.build import BuildError, BuildOptions, build_dataset
+from cgan.scraping.localsource import encode, make_image, make_jpeg, truncated
 
 
 @pytest.mark.parametrize(

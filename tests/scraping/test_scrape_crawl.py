@@ -10,7 +10,7 @@ from collections import Counter
 
 from PIL import Image
 
-from scraping.localsource import (
+from cgan.scraping.localsource import (
     HTML_PAGE,
     LocalSource,
     bomb_png,
@@ -214,7 +214,7 @@ def test_ctrl_c_leaves_a_consistent_manifest_and_resumes(
     out = tmp_path / "interrupted"
     args = crawl_args(local_source, "cat", 12, out, {"CONCURRENT_REQUESTS": "2"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scraping", *args, "--sources", "openverse"],
+        [sys.executable, "-m", "cgan.scraping", *args, "--sources", "openverse"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -27,9 +27,9 @@ from scrapy.http import Response
 from scrapy.settings import Settings
 from twisted.internet import error as twisted_error
 
-from scraping.addresses import address_refusal, scheme_refusal
-from scraping.failures import reason_for, unreachable
-from scraping.outcomes import (
+from cgan.scraping.addresses import address_refusal, scheme_refusal
+from cgan.scraping.failures import reason_for, unreachable
+from cgan.scraping.outcomes import (
     FAILED,
     FINISHED,
     INTERRUPTED,
@@ -38,8 +38,8 @@ from scraping.outcomes import (
     nothing_gathered,
     source_outcome,
 )
-from scraping.terminal import reported_later, terminal_lines
-from scraping.urlguard import API_PAGE, UnsafeURL, UrlGuardMiddleware
+from cgan.scraping.terminal import reported_later, terminal_lines
+from cgan.scraping.urlguard import API_PAGE, UnsafeURL, UrlGuardMiddleware
 
 #: What the fake resolver answers; a name missing here fails the test if looked up.
 DNS = {
@@ -271,7 +271,7 @@ def test_nothing_gathered_only_when_a_source_failed_and_none_answered():
 
 def test_terminal_shows_project_lines_once_without_tracebacks():
     stream = io.StringIO()
-    project = logging.getLogger("scraping.spiders.openverse")
+    project = logging.getLogger("cgan.scraping.spiders.openverse")
     with terminal_lines("INFO", stream):
         project.info("cat: 5/50 kept")
         try:

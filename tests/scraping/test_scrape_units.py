@@ -11,10 +11,10 @@ from email.utils import format_datetime
 import pytest
 from PIL import Image
 
-from scraping.dedupe import DedupIndex
-from scraping.imagecheck import ImageLimits, ImageRejected, analyse, open_header
-from scraping.labels import parse_labels
-from scraping.localsource import (
+from cgan.scraping.dedupe import DedupIndex
+from cgan.scraping.imagecheck import ImageLimits, ImageRejected, analyse, open_header
+from cgan.scraping.labels import parse_labels
+from cgan.scraping.localsource import (
     HTML_PAGE,
     bomb_png,
     encode,
@@ -23,14 +23,14 @@ from scraping.localsource import (
     near_copy,
     truncated,
 )
-from scraping.manifest import Manifest, is_transient, make_record
-from scraping.middlewares import backoff_delay, parse_retry_after
-from scraping.quota import LabelQuota
-from scraping.spiders.openverse import format_licence, parse_openverse
-from scraping.spiders.paging import PageLedger
-from scraping.spiders.pixabay import parse_hits
-from scraping.spiders.reddit import parse_listing
-from scraping.spiders.wikimedia import parse_commons
+from cgan.scraping.manifest import Manifest, is_transient, make_record
+from cgan.scraping.middlewares import backoff_delay, parse_retry_after
+from cgan.scraping.quota import LabelQuota
+from cgan.scraping.spiders.openverse import format_licence, parse_openverse
+from cgan.scraping.spiders.paging import PageLedger
+from cgan.scraping.spiders.pixabay import parse_hits
+from cgan.scraping.spiders.reddit import parse_listing
+from cgan.scraping.spiders.wikimedia import parse_commons
 
 LIMITS = ImageLimits(min_width=64, min_height=64, max_bytes=2_000_000, max_pixels=4_000_000)
 
@@ -369,7 +369,7 @@ def test_resume_point_is_first_page_with_undecided_items():
 
 
 def test_state_from_manifest_counts_files_on_disk_and_removes_orphans(tmp_path):
-    from scraping.state import CrawlState
+    from cgan.scraping.state import CrawlState
 
     (tmp_path / "cat").mkdir()
     kept = tmp_path / "cat" / ("a" * 40 + ".jpg")

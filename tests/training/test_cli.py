@@ -14,13 +14,28 @@ import pytest
 
 from .helpers import write_image
 
-TINY = ["--preset", "smoke", "--g-channels", "8", "--d-channels", "8", "--latent-dim", "8",
-        "--batch-size", "8", "--quiet"]
+TINY = [
+    "--preset",
+    "smoke",
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--latent-dim",
+    "8",
+    "--batch-size",
+    "8",
+    "--quiet",
+]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cgan.training.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
@@ -37,14 +52,17 @@ def test_help_shows_examples():
     assert "examples:" in result.stdout and "--resume" in result.stdout
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--preset", "nope"], "invalid choice: 'nope'"),
-    (["--arch", "stylegan"], "invalid choice: 'stylegan'"),
-    (["--steps", "0"], "must be at least 1"),
-    (["--steps", "many"], "expected a whole number"),
-    (["--ema-decay", "1.5"], "must be between 0 and 1"),
-    (["--diffaugment", "flip"], "diffaugment = 'flip': unknown policy flip"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--preset", "nope"], "invalid choice: 'nope'"),
+        (["--arch", "stylegan"], "invalid choice: 'stylegan'"),
+        (["--steps", "0"], "must be at least 1"),
+        (["--steps", "many"], "expected a whole number"),
+        (["--ema-decay", "1.5"], "must be between 0 and 1"),
+        (["--diffaugment", "flip"], "diffaugment = 'flip': unknown policy flip"),
+    ],
+)
 def test_bad_options(tmp_path, args, fragment):
     assert_one_line_error(run_cli("--run-dir", str(tmp_path / "r"), *args), fragment)
 
@@ -63,17 +81,30 @@ def test_missing_and_empty_data_folders(tmp_path):
 
 
 def test_resume_of_a_non_run(tmp_path):
-    assert_one_line_error(run_cli("--run-dir", str(tmp_path), "--resume"),
-                          "is not a run directory")
+    assert_one_line_error(run_cli("--run-dir", str(tmp_path), "--resume"), "is not a run directory")
 
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_resume_continues(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "--run-dir", str(run_dir), *TINY,
-         "--steps", "100000", "--log-every", "1", "--checkpoint-every", "100000"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "cgan.training.cli",
+            "--run-dir",
+            str(run_dir),
+            *TINY,
+            "--steps",
+            "100000",
+            "--log-every",
+            "1",
+            "--checkpoint-every",
+            "100000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 90
@@ -96,8 +127,9 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path):
     clash = run_cli("--run-dir", str(run_dir), "--resume", "--arch", "dcgan")
     assert_one_line_error(clash, "incompatible")
 
-    resumed = run_cli("--run-dir", str(run_dir), "--resume", "--steps", str(stopped_at + 2),
-                      "--quiet")
+    resumed = run_cli(
+        "--run-dir", str(run_dir), "--resume", "--steps", str(stopped_at + 2), "--quiet"
+    )
     assert resumed.returncode == 0, resumed.stderr
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     steps = [r["step"] for r in records]

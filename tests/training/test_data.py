@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.data import load_dataset
-from training.data.synthetic import make_shapes
-from training.errors import UserError
+from cgan.training.data import load_dataset
+from cgan.training.data.synthetic import make_shapes
+from cgan.training.errors import UserError
 
 from .helpers import write_image
 
@@ -44,12 +44,15 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path, capsys):
     assert "skipped 2 unreadable" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("layout, message", [
-    ("missing", "does not exist"),
-    ("empty", "has no class folders"),
-    ("no_images", "has no image files"),
-    ("unreadable_class", "no readable image"),
-])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("missing", "does not exist"),
+        ("empty", "has no class folders"),
+        ("no_images", "has no image files"),
+        ("unreadable_class", "no readable image"),
+    ],
+)
 def test_folder_errors_are_clear(tmp_path, layout, message):
     root = tmp_path / "data"
     if layout != "missing":
@@ -67,7 +70,7 @@ def test_folder_errors_are_clear(tmp_path, layout, message):
 
 def test_shared_cifar10_loads_a_few_batches(cifar10_dir, tmp_path):
     pytest.importorskip("tensorflow")
-    from training.pipeline import make_dataset
+    from cgan.training.pipeline import make_dataset
 
     # A few images per class, linked rather than copied, keep the test fast.
     for class_dir in sorted((cifar10_dir / "test").iterdir()):
@@ -75,8 +78,18 @@ def test_shared_cifar10_loads_a_few_batches(cifar10_dir, tmp_path):
         for image in sorted(class_dir.glob("*.jpg"))[:20]:
             (tmp_path / class_dir.name / image.name).symlink_to(image)
     data = load_dataset(str(tmp_path), 32)
-    assert data.names == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                          "horse", "ship", "truck"]
+    assert data.names == [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     batches = list(make_dataset(data.images, data.labels, 16, seed=0).take(3))
     for images, labels in batches:
         assert images.shape == (16, 32, 32, 3)
@@ -86,14 +99,21 @@ def test_shared_cifar10_loads_a_few_batches(cifar10_dir, tmp_path):
 
 def test_pipeline_resumes_at_any_position():
     pytest.importorskip("tensorflow")
-    from training.pipeline import make_dataset
+    from cgan.training.pipeline import make_dataset
 
     data = make_shapes(3, 7, 32, seed=0)  # 21 images: batches straddle epochs
-    stream = np.concatenate([labels.numpy() for _, labels in
-                             make_dataset(data.images, data.labels, 5, seed=4).take(9)])
-    resumed = np.concatenate([labels.numpy() for _, labels in make_dataset(
-        data.images, data.labels, 5, seed=4, start_example=15).take(6)])
+    stream = np.concatenate(
+        [labels.numpy() for _, labels in make_dataset(data.images, data.labels, 5, seed=4).take(9)]
+    )
+    resumed = np.concatenate(
+        [
+            labels.numpy()
+            for _, labels in make_dataset(
+                data.images, data.labels, 5, seed=4, start_example=15
+            ).take(6)
+        ]
+    )
     np.testing.assert_array_equal(resumed, stream[15:45])
-    per_epoch = [np.bincount(stream[e * 21:(e + 1) * 21], minlength=3) for e in range(2)]
+    per_epoch = [np.bincount(stream[e * 21 : (e + 1) * 21], minlength=3) for e in range(2)]
     assert all(counts.tolist() == [7, 7, 7] for counts in per_epoch)
     assert not np.array_equal(stream[:21], stream[21:42])  # reshuffled each epoch

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training.config import CONFIG_NAME, load_config  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.quiet import quiet_tensorflow  # noqa: E402
-from training.run_dir import RunDir  # noqa: E402
+from cgan.training.config import CONFIG_NAME, load_config  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -54,8 +54,9 @@ REMOVED = object()
 
 
 def command(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def assert_one_line(result: subprocess.CompletedProcess, prog: str, fragment: str) -> None:
@@ -82,7 +83,7 @@ DAMAGED_CONFIGS = {
 
 @pytest.mark.parametrize("case", sorted(DAMAGED_CONFIGS))
 def test_damaged_config_is_one_line_naming_the_key(run_copy, case):
-    from training.errors import UserError
+    from cgan.training.errors import UserError
 
     key, line, fragment = DAMAGED_CONFIGS[case]
     edit_config(run_copy, key, line)
@@ -97,15 +98,19 @@ def test_damaged_config_through_export_and_resume(run_copy):
     """The same checks as a user meets them: one line from either command, nothing else."""
     edit_config(run_copy, "latent_dim", "abc")
     fragment = "latent_dim = 'abc': must be a whole number"
-    assert_one_line(command("export.cli", str(run_copy), "-o", str(run_copy / "m.onnx")),
-                    "cgan-export", fragment)
-    assert_one_line(command("training.cli", "--run-dir", str(run_copy), "--resume"),
-                    "cgan-train", fragment)
+    assert_one_line(
+        command("cgan.export.cli", str(run_copy), "-o", str(run_copy / "m.onnx")),
+        "cgan-export",
+        fragment,
+    )
+    assert_one_line(
+        command("cgan.training.cli", "--run-dir", str(run_copy), "--resume"), "cgan-train", fragment
+    )
     assert not (run_copy / "m.onnx").exists()
 
 
 def test_run_dir_that_is_a_file(tmp_path, capsys):
-    from training.cli import main
+    from cgan.training.cli import main
 
     target = tmp_path / "not-a-folder"
     target.write_text("x")
@@ -117,8 +122,8 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
 
 
 def test_checkpoint_name_cannot_leave_the_run(run_copy):
-    from export.restore import restore_generator
-    from training.errors import UserError
+    from cgan.export.restore import restore_generator
+    from cgan.training.errors import UserError
 
     for name in ("../../etc/passwd", "/tmp/ckpt-3", "ckpt-3/../../x"):
         with pytest.raises(UserError, match="give a checkpoint name such as ckpt-500"):
@@ -150,8 +155,9 @@ def test_state_file_naming_a_missing_checkpoint(run_copy):
     for part in (run_copy / "checkpoints").glob("ckpt-6.*"):
         part.unlink()
     assert "ckpt-6" in (run_copy / "checkpoints" / "checkpoint").read_text()
-    result = command("training.cli", "--run-dir", str(run_copy), "--resume", "--steps", "4",
-                     "--quiet")
+    result = command(
+        "cgan.training.cli", "--run-dir", str(run_copy), "--resume", "--steps", "4", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("done: step 4"), result.stderr

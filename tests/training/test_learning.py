@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training.data.synthetic import make_shapes  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.data.synthetic import make_shapes  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.quiet import quiet_tensorflow  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -30,22 +30,32 @@ def _mean_colours(images_uint8: np.ndarray) -> np.ndarray:
 def test_short_run_learns_the_conditioning(tmp_path):
     import keras
 
-    from inference.grid import to_uint8
-    from training.config import load_config
-    from training.models import build_generator
-    from training.run_dir import RunDir
-    from training.trainer import GANTrainer
+    from cgan.inference.grid import to_uint8
+    from cgan.training.config import load_config
+    from cgan.training.models import build_generator
+    from cgan.training.run_dir import RunDir
+    from cgan.training.trainer import GANTrainer
 
-    config = tiny_config(steps=150, batch_size=32, g_channels=32, d_channels=32,
-                         latent_dim=32, embed_dim=16, synthetic_classes=CLASSES,
-                         synthetic_per_class=64, log_every=50, checkpoint_every=150,
-                         samples_per_class=4)
+    config = tiny_config(
+        steps=150,
+        batch_size=32,
+        g_channels=32,
+        d_channels=32,
+        latent_dim=32,
+        embed_dim=16,
+        synthetic_classes=CLASSES,
+        synthetic_per_class=64,
+        log_every=50,
+        checkpoint_every=150,
+        samples_per_class=4,
+    )
     result = train(config, tmp_path, resume=False, progress=False)
     assert result.step == 150
 
     real = make_shapes(CLASSES, 64, 32, seed=config.seed)
-    centroids = np.stack([_mean_colours(real.images[real.labels == k]).mean(axis=0)
-                          for k in range(CLASSES)])
+    centroids = np.stack(
+        [_mean_colours(real.images[real.labels == k]).mean(axis=0) for k in range(CLASSES)]
+    )
 
     def judge(images: np.ndarray) -> np.ndarray:
         colours = _mean_colours(images)

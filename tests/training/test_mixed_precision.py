@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("tf2onnx")
 
-from export.exporter import export_run  # noqa: E402
-from training.loop import train  # noqa: E402
+from cgan.export.exporter import export_run  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 

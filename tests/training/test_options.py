@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training.errors import UserError  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.run_dir import RunDir  # noqa: E402
+from cgan.training.errors import UserError  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training.config import load_config  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.quiet import quiet_tensorflow  # noqa: E402
-from training.run_dir import RunDir  # noqa: E402
+from cgan.training.config import load_config  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -25,14 +25,16 @@ def _checkpoint_state(run_dir) -> dict[str, np.ndarray]:
 
     prefix = RunDir(run_dir).checkpoint_prefixes()[0]
     reader = tf.train.load_checkpoint(str(prefix))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "save_counter" not in name and "OBJECT_GRAPH" not in name
-            and "cpu_seconds" not in name}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "save_counter" not in name and "OBJECT_GRAPH" not in name and "cpu_seconds" not in name
+    }
 
 
 def test_class_head_trains_exports_and_resumes(tmp_path):
-    from export.exporter import export_run
-    from inference.generator import ImageGenerator
+    from cgan.export.exporter import export_run
+    from cgan.inference.generator import ImageGenerator
 
     overrides = dict(aux_weight=1.0, steps=6)
     straight = tmp_path / "straight"
@@ -53,8 +55,7 @@ def test_class_head_trains_exports_and_resumes(tmp_path):
     assert len(expected) > len(_checkpoint_state(plain))
     assert expected.keys() == actual.keys()
     for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
     result = export_run(straight, tmp_path / "aux.onnx", card=False)
     assert max(result.parity.values()) < 1e-4
@@ -63,7 +64,7 @@ def test_class_head_trains_exports_and_resumes(tmp_path):
 
 
 def test_class_head_is_structural_on_resume(tmp_path):
-    from training.cli import main
+    from cgan.training.cli import main
 
     run_dir = tmp_path / "run"
     train(tiny_config(steps=2, checkpoint_every=2), run_dir, resume=False, progress=False)
@@ -72,8 +73,9 @@ def test_class_head_is_structural_on_resume(tmp_path):
 
 def test_cpu_budget_stops_the_run_and_adds_up_over_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    first = train(tiny_config(steps=10_000, cpu_minutes=0.05), run_dir, resume=False,
-                  progress=False)
+    first = train(
+        tiny_config(steps=10_000, cpu_minutes=0.05), run_dir, resume=False, progress=False
+    )
     progress = json.loads((run_dir / "progress.json").read_text())
     assert 0 < first.step < 10_000 and first.stopped_by is None
     assert progress["cpu_hours"] * 60 >= 0.05

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training.config import load_config  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.quiet import quiet_tensorflow  # noqa: E402
-from training.run_dir import RunDir  # noqa: E402
+from cgan.training.config import load_config  # noqa: E402
+from cgan.training.loop import train  # noqa: E402
+from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -22,9 +22,11 @@ def _state(run_dir):
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(RunDir(run_dir).checkpoints))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "save_counter" not in name and "OBJECT_GRAPH" not in name
-            and "cpu_seconds" not in name}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "save_counter" not in name and "OBJECT_GRAPH" not in name and "cpu_seconds" not in name
+    }
 
 
 @pytest.mark.parametrize("arch", ["sngan", "dcgan"])
@@ -46,7 +48,6 @@ def test_stop_and_resume_matches_uninterrupted_run(tmp_path, arch):
     assert any("ema_generator" in name for name in expected)
     assert any("optimizer" in name for name in expected)
     for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
     steps = [r["step"] for r in RunDir(split).read_metrics()]
     assert steps == sorted(set(steps)) and steps[-1] == 8

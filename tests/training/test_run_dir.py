@@ -6,8 +6,8 @@ import json
 
 from PIL import Image
 
-from training.config import load_config
-from training.run_dir import RunDir
+from cgan.training.config import load_config
+from cgan.training.run_dir import RunDir
 
 
 def test_run_directory_is_complete(tiny_runs):
@@ -19,8 +19,17 @@ def test_run_directory_is_complete(tiny_runs):
     records = run.read_metrics()
     assert [r["step"] for r in records] == [2, 4]
     for record in records:
-        assert {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec",
-                "loop_overhead", "time"} <= set(record)
+        assert {
+            "step",
+            "epoch",
+            "d_loss",
+            "g_loss",
+            "d_real",
+            "d_fake",
+            "images_per_sec",
+            "loop_overhead",
+            "time",
+        } <= set(record)
         assert 0 <= record["d_real"] <= 1 and 0 <= record["d_fake"] <= 1
         assert record["images_per_sec"] > 0 and 0 <= record["loop_overhead"] < 1
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.images import fit_to_resolution
-from training.data.source import LabelledImages
-from training.errors import UserError
+from cgan.training.data.images import fit_to_resolution
+from cgan.training.data.source import LabelledImages
+from cgan.training.errors import UserError
 
-CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer",
-                  "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_LABELS = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def load_cifar10(resolution: int) -> LabelledImages:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from training.data.images import centre_crop_resize
-from training.data.source import LabelledImages
-from training.errors import UserError
+from cgan.training.data.images import centre_crop_resize
+from cgan.training.data.source import LabelledImages
+from cgan.training.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -27,11 +27,13 @@ def find_images(root: Path) -> dict[str, list[Path]]:
         raise UserError(f"data folder {root} has no class folders (expected {root}/<label>/*.jpg)")
     found = {}
     for folder in classes:
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if not files:
-            raise UserError(f"class folder {folder} has no image files "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise UserError(
+                f"class folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         found[folder.name] = files
     return found
 
@@ -49,8 +51,9 @@ def load_folder(root: str | Path, resolution: int, workers: int = 8) -> Labelled
     found = find_images(Path(root))
     names = list(found)
     paths = [p for files in found.values() for p in files]
-    labels = np.concatenate([np.full(len(files), k, np.int32)
-                             for k, files in enumerate(found.values())])
+    labels = np.concatenate(
+        [np.full(len(files), k, np.int32) for k, files in enumerate(found.values())]
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(lambda p: _decode(p, resolution), paths, chunksize=64))
     ok = np.array([image is not None for image in decoded])
@@ -60,7 +63,9 @@ def load_folder(root: str | Path, resolution: int, workers: int = 8) -> Labelled
     if empty:
         raise UserError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
     if skipped:
-        print(f"skipped {len(skipped)} unreadable image file(s) in {root}, "
-              f"e.g. {skipped[0]}", file=sys.stderr)
+        print(
+            f"skipped {len(skipped)} unreadable image file(s) in {root}, e.g. {skipped[0]}",
+            file=sys.stderr,
+        )
     images = np.stack([image for image in decoded if image is not None])
     return LabelledImages(images, labels, names, skipped)

@@ -24,17 +24,24 @@ class LabelledImages:
         return dict(zip(self.names, counts.tolist(), strict=True))
 
 
-def load_dataset(data: str, resolution: int, *, seed: int = 0, synthetic_classes: int = 10,
-                 synthetic_per_class: int = 200, workers: int = 8) -> LabelledImages:
+def load_dataset(
+    data: str,
+    resolution: int,
+    *,
+    seed: int = 0,
+    synthetic_classes: int = 10,
+    synthetic_per_class: int = 200,
+    workers: int = 8,
+) -> LabelledImages:
     """`data` is "cifar10", "synthetic" or the path of a class-folder dataset."""
     if data == "synthetic":
-        from training.data.synthetic import make_shapes
+        from cgan.training.data.synthetic import make_shapes
 
         return make_shapes(synthetic_classes, synthetic_per_class, resolution, seed=seed)
     if data == "cifar10":
-        from training.data.cifar10 import load_cifar10
+        from cgan.training.data.cifar10 import load_cifar10
 
         return load_cifar10(resolution)
-    from training.data.folder import load_folder
+    from cgan.training.data.folder import load_folder
 
     return load_folder(data, resolution, workers=workers)

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.source import LabelledImages
+from cgan.training.data.source import LabelledImages
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring")
 COLOURS = {
-    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235),
-    "yellow": (235, 220, 40), "magenta": (220, 50, 220), "cyan": (40, 220, 225),
-    "orange": (245, 140, 20), "white": (240, 240, 240), "purple": (120, 40, 180),
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 80, 235),
+    "yellow": (235, 220, 40),
+    "magenta": (220, 50, 220),
+    "cyan": (40, 220, 225),
+    "orange": (245, 140, 20),
+    "white": (240, 240, 240),
+    "purple": (120, 40, 180),
     "lime": (160, 240, 60),
 }
 MAX_CLASSES = len(COLOURS)
@@ -37,15 +43,15 @@ def _shape_mask(shape: str, size: int, cy: float, cx: float, radius: float) -> n
     if shape == "cross":
         bar = radius * 0.35
         return ((np.abs(dy) <= bar) & (np.abs(dx) <= radius)) | (
-            (np.abs(dx) <= bar) & (np.abs(dy) <= radius))
+            (np.abs(dx) <= bar) & (np.abs(dy) <= radius)
+        )
     if shape == "ring":
         r2 = dy**2 + dx**2
         return (r2 <= radius**2) & (r2 >= (radius * 0.55) ** 2)
     raise ValueError(shape)
 
 
-def make_shapes(num_classes: int, per_class: int, resolution: int, seed: int = 0
-                ) -> LabelledImages:
+def make_shapes(num_classes: int, per_class: int, resolution: int, seed: int = 0) -> LabelledImages:
     """Deterministic for a given seed; backgrounds are noisy dark grey."""
     if not 1 <= num_classes <= MAX_CLASSES:
         raise ValueError(f"the synthetic dataset has 1 to {MAX_CLASSES} classes")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import keras
 
-from training.models import dcgan, sngan
-from training.models.spec import ARCHS, ModelSpec
+from cgan.training.models import dcgan, sngan
+from cgan.training.models.spec import ARCHS, ModelSpec
 
 __all__ = ["ARCHS", "ModelSpec", "build_discriminator", "build_generator"]
 

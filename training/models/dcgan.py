@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.models.layers import label_input
-from training.models.spec import ModelSpec
+from cgan.training.models.layers import label_input
+from cgan.training.models.spec import ModelSpec
 
 
 def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:

@@ -13,8 +13,9 @@ class ConditionalBatchNorm(layers.Layer):
     generator rather than only its input.
     """
 
-    def __init__(self, num_classes: int, momentum: float = 0.9, epsilon: float = 1e-5,
-                 **kwargs) -> None:
+    def __init__(
+        self, num_classes: int, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.momentum = momentum
@@ -29,10 +30,12 @@ class ConditionalBatchNorm(layers.Layer):
         self.norm.build(image_shape)
         # Slightly different per class from the start, so the label matters at step 0.
         normal = keras.initializers.RandomNormal
-        self.gain = layers.Embedding(self.num_classes, channels,
-                                     embeddings_initializer=normal(1.0, 0.02))
-        self.bias = layers.Embedding(self.num_classes, channels,
-                                     embeddings_initializer=normal(0.0, 0.02))
+        self.gain = layers.Embedding(
+            self.num_classes, channels, embeddings_initializer=normal(1.0, 0.02)
+        )
+        self.bias = layers.Embedding(
+            self.num_classes, channels, embeddings_initializer=normal(0.0, 0.02)
+        )
         self.gain.build((None,))
         self.bias.build((None,))
 
@@ -47,8 +50,12 @@ class ConditionalBatchNorm(layers.Layer):
         return input_shape[0]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "momentum": self.momentum, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
 
 
 class NearestUpsample2x(layers.Layer):
@@ -112,8 +119,11 @@ class ProjectionLogit(layers.Layer):
         return (input_shape[0][0], 1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "spectral_norm": self.spectral_norm}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "spectral_norm": self.spectral_norm,
+        }
 
 
 def label_input(name: str = "label") -> keras.KerasTensor:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.models.layers import (
+from cgan.training.models.layers import (
     ConditionalBatchNorm,
     GlobalSumPooling2D,
     NearestUpsample2x,
     ProjectionLogit,
     label_input,
 )
-from training.models.spec import ModelSpec
+from cgan.training.models.spec import ModelSpec
 
 
 def _sn(layer: layers.Layer) -> layers.Layer:
@@ -83,5 +83,6 @@ def build_discriminator(spec: ModelSpec, name: str = "discriminator") -> keras.M
     # AC-GAN's head on the same features: D learns the classes from real images and G is
     # pushed towards images D can classify, a class signal stronger than the projection alone.
     class_logits = _sn(layers.Dense(spec.num_classes, dtype="float32", name="class_logits"))(
-        features)
+        features
+    )
     return keras.Model([image, label], [logit, class_logits], name=name)

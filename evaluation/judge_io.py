@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training.errors import UserError
-from training.evaluation.judge import build_judge, feature_and_logit_model
+from cgan.evaluation.judge import build_judge, feature_and_logit_model
+from cgan.training.errors import UserError
 
 JUDGE_RESOLUTION = 32
 
@@ -27,15 +27,15 @@ class Judge:
     def describe(self) -> str:
         accuracy = self.report.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
-        return (f"cgan judge {self.path.name} (sha256 {self.report.get('sha256', '?')[:12]}"
-                f"{score})")
+        return f"cgan judge {self.path.name} (sha256 {self.report.get('sha256', '?')[:12]}{score})"
 
-    def features_and_predictions(self, images: np.ndarray, batch: int = 500
-                                 ) -> tuple[np.ndarray, np.ndarray]:
+    def features_and_predictions(
+        self, images: np.ndarray, batch: int = 500
+    ) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [N, 32, 32, 3] -> features [N, 256] float32, predicted class [N]."""
         features, predictions = [], []
         for start in range(0, len(images), batch):
-            chunk = images[start:start + batch].astype(np.float32) / 127.5 - 1.0
+            chunk = images[start : start + batch].astype(np.float32) / 127.5 - 1.0
             f, logits = self.model(chunk, training=False)
             features.append(np.asarray(f))
             predictions.append(np.argmax(np.asarray(logits), axis=1))

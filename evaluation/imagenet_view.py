@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from training.evaluation.metrics import frechet_distance, precision_recall
+from cgan.evaluation.metrics import frechet_distance, precision_recall
 
 BATCH = 100
 _NO = (None, False, 0, "", "none", "false", "no")
@@ -46,10 +46,10 @@ def imagenet_in_training(extra: dict[str, Any] | None) -> str | None:
 
 def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str | None]:
     """Label concepts, or the reason zero-shot agreement cannot be measured."""
-    from common.imagenet.classes import load_classes
-    from common.imagenet.errors import ImageNetError
-    from common.imagenet.labelmap import map_label
-    from common.imagenet.wordnet import load_wordnet
+    from cgan.common.imagenet.classes import load_classes
+    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.common.imagenet.labelmap import map_label
+    from cgan.common.imagenet.wordnet import load_wordnet
 
     try:
         wordnet, classes = load_wordnet(), load_classes()
@@ -58,17 +58,24 @@ def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str
         return [], f"not measured: {exc}"
 
 
-def imagenet_figures(images: np.ndarray, classes: np.ndarray, reference: np.ndarray,
-                     reference_classes: np.ndarray, labels: Sequence[str], knn_k: int,
-                     weights: Path | None = None, synsets: dict[str, str] | None = None,
-                     not_independent: str | None = None) -> tuple[dict[str, Any], dict]:
+def imagenet_figures(
+    images: np.ndarray,
+    classes: np.ndarray,
+    reference: np.ndarray,
+    reference_classes: np.ndarray,
+    labels: Sequence[str],
+    knn_k: int,
+    weights: Path | None = None,
+    synsets: dict[str, str] | None = None,
+    not_independent: str | None = None,
+) -> tuple[dict[str, Any], dict]:
     """(top-level figures, per-class zero-shot agreement) in the network's features; ``classes``
     index ``labels``. Raises ImageNetError or ImportError when the network is not available.
     No per-class Fréchet distance: 1,000 samples cannot pin a 1280-d covariance."""
-    from common.imagenet.preprocess import WHOLE_IMAGE
-    from common.imagenet.runner import ImageNetRunner
-    from common.imagenet.weights import load_weights
-    from common.imagenet.zeroshot import top1_agrees
+    from cgan.common.imagenet.preprocess import WHOLE_IMAGE
+    from cgan.common.imagenet.runner import ImageNetRunner
+    from cgan.common.imagenet.weights import load_weights
+    from cgan.common.imagenet.zeroshot import top1_agrees
 
     runner = ImageNetRunner(load_weights(weights), crop=WHOLE_IMAGE)
     mine = runner.predict_all(images, BATCH)
@@ -92,12 +99,21 @@ def imagenet_figures(images: np.ndarray, classes: np.ndarray, reference: np.ndar
     agrees = top1_agrees(mine.probabilities, classes, concepts)
     reference_agrees = top1_agrees(theirs.probabilities, reference_classes, concepts)
     mapped = np.array([concept.checked for concept in concepts])
-    figures["zero_shot_agreement"] = round(float(agrees[mapped[classes]].mean()), 4) \
-        if mapped[classes].any() else None
-    figures["zero_shot_reference"] = round(float(reference_agrees[
-        mapped[reference_classes]].mean()), 4) if mapped[reference_classes].any() else None
+    figures["zero_shot_agreement"] = (
+        round(float(agrees[mapped[classes]].mean()), 4) if mapped[classes].any() else None
+    )
+    figures["zero_shot_reference"] = (
+        round(float(reference_agrees[mapped[reference_classes]].mean()), 4)
+        if mapped[reference_classes].any()
+        else None
+    )
     figures["zero_shot_unmapped_labels"] = [c.label for c in concepts if not c.checked]
-    per_class = {name: {"zero_shot_agreement": round(float(agrees[classes == k].mean()), 4)
-                        if concepts[k].checked and (classes == k).any() else None}
-                 for k, name in enumerate(labels)}
+    per_class = {
+        name: {
+            "zero_shot_agreement": round(float(agrees[classes == k].mean()), 4)
+            if concepts[k].checked and (classes == k).any()
+            else None
+        }
+        for k, name in enumerate(labels)
+    }
     return figures, per_class

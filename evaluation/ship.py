@@ -1,4 +1,4 @@
-"""`python -m training.evaluation.ship CANDIDATE.onnx`: the shipped model changes only when a
+"""`python -m evaluation.ship CANDIDATE.onnx`: the shipped model changes only when a
 candidate measures better under the same pinned protocol.
 
 Both models carry their figures in their metadata (`cgan-eval --embed`). The candidate
@@ -14,16 +14,22 @@ import shutil
 import sys
 from pathlib import Path
 
-from inference.cliutil import OneLineArgumentParser, fail
-from inference.default_model import shipped_model_path
-from inference.errors import InferenceError
+from cgan.inference.cliutil import OneLineArgumentParser, fail
+from cgan.inference.default_model import shipped_model_path
+from cgan.inference.errors import InferenceError
 
-PROTOCOL_KEYS = ("samples_per_class", "first_seed", "truncation", "reference",
-                 "feature_network", "knn_k")
+PROTOCOL_KEYS = (
+    "samples_per_class",
+    "first_seed",
+    "truncation",
+    "reference",
+    "feature_network",
+    "knn_k",
+)
 
 
 def _metrics(model: Path) -> dict:
-    from inference.generator import ImageGenerator
+    from cgan.inference.generator import ImageGenerator
 
     metrics = ImageGenerator(model).info.metrics
     if not metrics or "accuracy" not in metrics or "frechet_distance" not in metrics:
@@ -39,20 +45,25 @@ def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
         return False, f"the protocols differ in {', '.join(differing)}; re-evaluate both"
     accuracy = candidate["accuracy"] - shipped["accuracy"]
     frechet = candidate["frechet_distance"] - shipped["frechet_distance"]
-    summary = (f"accuracy {shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
-               f"frechet {shipped['frechet_distance']:.3f} -> "
-               f"{candidate['frechet_distance']:.3f}, precision "
-               f"{shipped.get('precision', float('nan')):.4f} -> "
-               f"{candidate.get('precision', float('nan')):.4f}, recall "
-               f"{shipped.get('recall', float('nan')):.4f} -> "
-               f"{candidate.get('recall', float('nan')):.4f}")
+    summary = (
+        f"accuracy {shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
+        f"frechet {shipped['frechet_distance']:.3f} -> "
+        f"{candidate['frechet_distance']:.3f}, precision "
+        f"{shipped.get('precision', float('nan')):.4f} -> "
+        f"{candidate.get('precision', float('nan')):.4f}, recall "
+        f"{shipped.get('recall', float('nan')):.4f} -> "
+        f"{candidate.get('recall', float('nan')):.4f}"
+    )
     better = accuracy >= 0 and frechet <= 0 and (accuracy > 0 or frechet < 0)
     return better, summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog="cgan-ship", description=__doc__.splitlines()[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(
+        prog="cgan-ship",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("candidate", type=Path, help="an exported, evaluated .onnx")
     parser.add_argument("--dry-run", action="store_true", help="decide, copy nothing")
     args = parser.parse_args(argv)

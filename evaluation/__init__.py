@@ -5,4 +5,3 @@ from pathlib import Path
 
 # The judge `make judge` trains and the package ships; cgan-eval's default.
 SHIPPED_JUDGE = Path(__file__).resolve().parent / "judge_cifar10.weights.h5"
-

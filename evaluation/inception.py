@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError
-from training.evaluation.metrics import frechet_distance
+from cgan.evaluation.metrics import frechet_distance
+from cgan.training.errors import UserError
 
 INCEPTION_SIZE = 299
 
 
 def _network(weights: Path):
     if not weights.is_file():
-        raise UserError(f"no Inception weights file at {weights}: FID and IS need the "
-                        "InceptionV3 ImageNet weights (include_top) as a .weights.h5 file")
+        raise UserError(
+            f"no Inception weights file at {weights}: FID and IS need the "
+            "InceptionV3 ImageNet weights (include_top) as a .weights.h5 file"
+        )
     import keras
 
     try:
@@ -26,15 +28,19 @@ def _network(weights: Path):
     return keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
 
-def _pool_and_probabilities(network, images: np.ndarray, batch: int
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def _pool_and_probabilities(
+    network, images: np.ndarray, batch: int
+) -> tuple[np.ndarray, np.ndarray]:
     from keras import ops
 
     pools, probabilities = [], []
     for start in range(0, len(images), batch):
-        chunk = ops.convert_to_tensor(images[start:start + batch].astype(np.float32))
-        chunk = ops.image.resize(chunk, (INCEPTION_SIZE, INCEPTION_SIZE),
-                                 interpolation="bilinear") / 127.5 - 1.0
+        chunk = ops.convert_to_tensor(images[start : start + batch].astype(np.float32))
+        chunk = (
+            ops.image.resize(chunk, (INCEPTION_SIZE, INCEPTION_SIZE), interpolation="bilinear")
+            / 127.5
+            - 1.0
+        )
         pool, probability = network(chunk, training=False)
         pools.append(np.asarray(pool))
         probabilities.append(np.asarray(probability))
@@ -51,12 +57,16 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float,
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def fid_and_is(generated: np.ndarray, reference: np.ndarray, weights: Path,
-               batch: int = 50) -> dict:
+def fid_and_is(
+    generated: np.ndarray, reference: np.ndarray, weights: Path, batch: int = 50
+) -> dict:
     network = _network(weights)
     gen_pool, gen_probabilities = _pool_and_probabilities(network, generated, batch)
     ref_pool, _ = _pool_and_probabilities(network, reference, batch)
     mean, std = inception_score(gen_probabilities)
-    return {"fid_inception": round(frechet_distance(gen_pool, ref_pool), 3),
-            "inception_score": round(mean, 3), "inception_score_std": round(std, 3),
-            "inception_weights": str(weights)}
+    return {
+        "fid_inception": round(frechet_distance(gen_pool, ref_pool), 3),
+        "inception_score": round(mean, 3),
+        "inception_score_std": round(std, 3),
+        "inception_weights": str(weights),
+    }

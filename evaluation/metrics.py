@@ -26,8 +26,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
             warnings.simplefilter("ignore", linalg.LinAlgWarning)
             root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     root = np.real(root)
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-                 - 2 * np.trace(root))
+    return float(
+        np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root)
+    )
 
 
 def _pairwise_sq_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -38,17 +39,18 @@ def _knn_radii(features: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point."""
     radii = np.empty(len(features))
     for start in range(0, len(features), chunk):
-        d = _pairwise_sq_distances(features[start:start + chunk], features)
-        radii[start:start + chunk] = np.partition(d, k, axis=1)[:, k]  # column 0 is itself
+        d = _pairwise_sq_distances(features[start : start + chunk], features)
+        radii[start : start + chunk] = np.partition(d, k, axis=1)[:, k]  # column 0 is itself
     return radii
 
 
-def _inside_manifold(points: np.ndarray, support: np.ndarray, radii: np.ndarray,
-                     chunk: int = 2048) -> np.ndarray:
+def _inside_manifold(
+    points: np.ndarray, support: np.ndarray, radii: np.ndarray, chunk: int = 2048
+) -> np.ndarray:
     inside = np.empty(len(points), bool)
     for start in range(0, len(points), chunk):
-        d = _pairwise_sq_distances(points[start:start + chunk], support)
-        inside[start:start + chunk] = (d <= radii[None, :]).any(axis=1)
+        d = _pairwise_sq_distances(points[start : start + chunk], support)
+        inside[start : start + chunk] = (d <= radii[None, :]).any(axis=1)
     return inside
 
 

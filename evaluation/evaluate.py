@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.generator import ImageGenerator
-from training.data.folder import load_folder
-from training.data.images import fit_to_resolution
-from training.errors import UserError
-from training.evaluation.judge_io import JUDGE_RESOLUTION, Judge
-from training.evaluation.metrics import accuracy, frechet_distance, precision_recall
+from cgan.evaluation.judge_io import JUDGE_RESOLUTION, Judge
+from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
+from cgan.inference.generator import ImageGenerator
+from cgan.training.data.folder import load_folder
+from cgan.training.data.images import fit_to_resolution
+from cgan.training.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -56,30 +56,39 @@ def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np
     return np.array([wanted[name.lower()] for name in names])
 
 
-def generated_samples(model: Path, judge_labels: list[str], protocol: Protocol
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def generated_samples(
+    model: Path, judge_labels: list[str], protocol: Protocol
+) -> tuple[np.ndarray, np.ndarray]:
     """samples_per_class images of every class; classes as the judge's indices."""
     generator = ImageGenerator(model, provider="auto", batch_size=500)
     mapping = to_judge_indices(generator.labels, judge_labels, "model")
     seeds = list(range(protocol.first_seed, protocol.first_seed + protocol.samples_per_class))
     classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
-    images = generator.generate(classes.tolist(), seeds * len(generator.labels),
-                                protocol.truncation)
+    images = generator.generate(
+        classes.tolist(), seeds * len(generator.labels), protocol.truncation
+    )
     return _at_judge_resolution(images), mapping[classes]
 
 
-def real_samples(folder: Path, judge_labels: list[str], per_class: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def real_samples(
+    folder: Path, judge_labels: list[str], per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The first `per_class` images of each class folder, in sorted file order."""
     data = load_folder(folder, JUDGE_RESOLUTION)
     mapping = to_judge_indices(data.names, judge_labels, "folder")
-    keep = np.concatenate([np.flatnonzero(data.labels == k)[:per_class]
-                           for k in range(len(data.names))])
+    keep = np.concatenate(
+        [np.flatnonzero(data.labels == k)[:per_class] for k in range(len(data.names))]
+    )
     return data.images[keep], mapping[data.labels[keep]]
 
 
-def measure(images: np.ndarray, classes: np.ndarray, reference: tuple[np.ndarray, np.ndarray],
-            judge: Judge, protocol: Protocol) -> dict:
+def measure(
+    images: np.ndarray,
+    classes: np.ndarray,
+    reference: tuple[np.ndarray, np.ndarray],
+    judge: Judge,
+    protocol: Protocol,
+) -> dict:
     features, predicted = judge.features_and_predictions(images)
     ref_features, ref_classes = reference
     precision, recall = precision_recall(ref_features, features, protocol.knn_k)
@@ -99,24 +108,36 @@ def measure(images: np.ndarray, classes: np.ndarray, reference: tuple[np.ndarray
     }
 
 
-def add_imagenet_view(result: dict, protocol: Protocol, view: ImageNetView,
-                      samples: tuple[np.ndarray, np.ndarray],
-                      reference: tuple[np.ndarray, np.ndarray], labels: list[str],
-                      extra: dict | None) -> Protocol:
+def add_imagenet_view(
+    result: dict,
+    protocol: Protocol,
+    view: ImageNetView,
+    samples: tuple[np.ndarray, np.ndarray],
+    reference: tuple[np.ndarray, np.ndarray],
+    labels: list[str],
+    extra: dict | None,
+) -> Protocol:
     """Put the ImageNet network's figures into `result`; returns the protocol naming it."""
-    from common.imagenet.errors import ImageNetError
-    from training.evaluation.imagenet_view import imagenet_figures, imagenet_in_training
+    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.evaluation.imagenet_view import imagenet_figures, imagenet_in_training
 
     if not view.enabled:
         result["imagenet_note"] = "not measured: --no-imagenet"
         return protocol
     try:
         figures, per_class = imagenet_figures(
-            *samples, *reference, labels, protocol.knn_k, view.weights, view.synsets,
-            imagenet_in_training(extra))
+            *samples,
+            *reference,
+            labels,
+            protocol.knn_k,
+            view.weights,
+            view.synsets,
+            imagenet_in_training(extra),
+        )
     except ImportError as exc:
-        result["imagenet_note"] = (f"not measured: {exc.name or exc} is not installed "
-                                   "(pip install -e '.[export]')")
+        result["imagenet_note"] = (
+            f"not measured: {exc.name or exc} is not installed (pip install -e '.[export]')"
+        )
         return protocol
     except ImageNetError as exc:
         raise UserError(str(exc)) from None
@@ -127,9 +148,14 @@ def add_imagenet_view(result: dict, protocol: Protocol, view: ImageNetView,
     return replace(protocol, imagenet_network=network, imagenet_weights_sha256=sha)
 
 
-def evaluate(source: Path, judge: Judge, protocol: Protocol, real: bool = False,
-             inception_weights: Path | None = None,
-             imagenet: ImageNetView | None = None) -> dict:
+def evaluate(
+    source: Path,
+    judge: Judge,
+    protocol: Protocol,
+    real: bool = False,
+    inception_weights: Path | None = None,
+    imagenet: ImageNetView | None = None,
+) -> dict:
     """`source` is an exported .onnx, or with real=True a class folder of real images.
     With `inception_weights`, the standard FID and Inception Score are added; unless
     `imagenet` disables it, the independent ImageNet-feature figures too."""
@@ -141,11 +167,17 @@ def evaluate(source: Path, judge: Judge, protocol: Protocol, real: bool = False,
         images, classes = generated_samples(source, judge.labels, protocol)
     result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
     extra = None if real else ImageGenerator(source, provider="cpu").info.extra
-    protocol = add_imagenet_view(result, protocol, imagenet or ImageNetView(),
-                                 (images, classes), (ref_images, ref_classes), judge.labels,
-                                 extra)
+    protocol = add_imagenet_view(
+        result,
+        protocol,
+        imagenet or ImageNetView(),
+        (images, classes),
+        (ref_images, ref_classes),
+        judge.labels,
+        extra,
+    )
     if inception_weights is not None:
-        from training.evaluation.inception import fid_and_is
+        from cgan.evaluation.inception import fid_and_is
 
         result.update(fid_and_is(images, ref_images, inception_weights))
     else:

@@ -1,0 +1,173 @@
+"""`cgan-eval`: how good are a model's images? Judge accuracy, Frechet distance and
+precision/recall against the CIFAR-10 test split, under a pinned protocol; and, as an
+independent view, the same distances in a pretrained ImageNet network's features plus
+its zero-shot class agreement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cgan.evaluation import SHIPPED_JUDGE
+from cgan.inference.cliutil import OneLineArgumentParser, fail, positive_int
+from cgan.inference.errors import InferenceError
+from cgan.training.errors import UserError
+
+EXAMPLES = """\
+examples:
+  cgan-eval models/cifar10.onnx                       # 1000 per class vs the test split
+  cgan-eval models/cifar10.onnx --embed               # also store the metrics in the model
+  cgan-eval --real ../shared/datasets/cifar10/train   # the ceiling: real images, same protocol
+  cgan-eval models/cifar10.onnx --inception-weights inception_v3.weights.h5   # + FID, IS
+  cgan-eval models/cifar10.onnx --no-imagenet         # judge figures only (faster)
+"""
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="cgan-eval",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", nargs="?", type=Path, help="an exported .onnx")
+    parser.add_argument(
+        "--real",
+        type=Path,
+        metavar="FOLDER",
+        help="measure real class-folder images instead of a model (ceiling)",
+    )
+    parser.add_argument(
+        "--reference",
+        default="../shared/datasets/cifar10/test",
+        help="class-folder reference split (default: the CIFAR-10 test copy)",
+    )
+    parser.add_argument("--judge", type=Path, default=SHIPPED_JUDGE, help="judge weights")
+    parser.add_argument("--samples-per-class", type=positive_int, default=1000)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--truncation", type=float)
+    parser.add_argument(
+        "--inception-weights",
+        type=Path,
+        help="InceptionV3 ImageNet weights file, for the standard FID and IS",
+    )
+    view = parser.add_argument_group(
+        "independent view: a pretrained ImageNet network (docs/imagenet.md)"
+    )
+    view.add_argument(
+        "--no-imagenet",
+        action="store_true",
+        help="skip the ImageNet-feature figures (they take a few minutes)",
+    )
+    view.add_argument(
+        "--imagenet-weights",
+        type=Path,
+        help="EfficientNet-Lite0 .pth (default: the pip package's file)",
+    )
+    view.add_argument(
+        "--synset",
+        action="append",
+        default=[],
+        metavar="LABEL=SYNSET",
+        help="the WordNet synset a label means for zero-shot agreement "
+        "(n02121808, domestic_cat.n.01, none); comma separated",
+    )
+    parser.add_argument(
+        "--embed", action="store_true", help="write the results into the model's metadata and card"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="results JSON (default MODEL.eval.json beside the model)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def _print_table(result: dict) -> None:
+    print(
+        f"{result['kind']}: {result['source']} ({result['samples']} samples vs "
+        f"{result['reference_samples']} reference)"
+    )
+    print(
+        f"  accuracy {result['accuracy']:.4f}  frechet {result['frechet_distance']:.3f}  "
+        f"precision {result['precision']:.4f}  recall {result['recall']:.4f}"
+    )
+    if result.get("fid_inception") is not None:
+        print(f"  FID {result['fid_inception']:.3f}  IS {result['inception_score']:.3f}")
+    if result.get("imagenet_frechet_distance") is not None:
+        kind = "independent" if result["imagenet_independent"] else "NOT independent"
+        agreement = result.get("zero_shot_agreement")
+        print(
+            f"  ImageNet features ({kind}): frechet {result['imagenet_frechet_distance']:.3f}"
+            f"  precision {result['imagenet_precision']:.4f}  recall "
+            f"{result['imagenet_recall']:.4f}  zero-shot agreement "
+            + ("-" if agreement is None else f"{agreement:.4f}")
+        )
+        unmapped = result.get("zero_shot_unmapped_labels")
+        if unmapped:
+            print(f"  (no ImageNet class for {', '.join(unmapped)}: left out of zero-shot)")
+    for note in ("imagenet_note", "zero_shot_note"):
+        if result.get(note):
+            print(f"  {note.replace('_', ' ')}: {result[note]}")
+    for name, row in result["per_class"].items():
+        zero_shot = row.get("zero_shot_agreement")
+        print(
+            f"  {name:12} accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}"
+            + ("" if zero_shot is None else f"  zero-shot {zero_shot:.4f}")
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if (args.model is None) == (args.real is None):
+        return fail("cgan-eval", "give either a model .onnx or --real FOLDER")
+    from cgan.training.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.common.imagenet.labelmap import parse_assignments
+    from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
+    from cgan.evaluation.judge_io import load_judge
+
+    try:
+        view = ImageNetView(
+            not args.no_imagenet, args.imagenet_weights, parse_assignments(args.synset)
+        )
+        judge = load_judge(args.judge)
+        protocol = Protocol(
+            samples_per_class=args.samples_per_class,
+            first_seed=args.first_seed,
+            truncation=args.truncation,
+            reference=str(args.reference),
+            feature_network=judge.describe(),
+        )
+        source = args.real or args.model
+        result = evaluate(
+            source,
+            judge,
+            protocol,
+            real=args.real is not None,
+            inception_weights=args.inception_weights,
+            imagenet=view,
+        )
+        output = args.output or (None if args.real else source.with_suffix(".eval.json"))
+        if output is not None:
+            output.write_text(json.dumps(result, indent=2) + "\n")
+        if args.embed and args.model is not None:
+            from cgan.export.embed import embed_metrics
+
+            embed_metrics(args.model, result)
+    except (UserError, InferenceError, ImageNetError) as exc:
+        return fail("cgan-eval", exc)
+    except OSError as exc:
+        return fail("cgan-eval", f"{exc.strerror or exc}: {exc.filename or ''}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
