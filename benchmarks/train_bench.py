@@ -21,11 +21,11 @@ quiet_tensorflow()
 
 import tensorflow as tf  # noqa: E402
 
+from cgan.common.run_dir import RunDir  # noqa: E402
 from cgan.training.config import make_config  # noqa: E402
 from cgan.training.data.synthetic import make_shapes  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
 from cgan.training.pipeline import make_dataset  # noqa: E402
-from cgan.training.run_dir import RunDir  # noqa: E402
 from cgan.training.trainer import GANTrainer  # noqa: E402
 
 

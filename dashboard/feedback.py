@@ -9,14 +9,10 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import DashboardError, InferenceError
 
 MAX_MESSAGE = 300
 log = logging.getLogger("cgan.dashboard")
-
-
-class DashboardError(Exception):
-    """A choice the dashboard cannot honour (say, a run that is not in the runs folder)."""
 
 
 def one_line(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import InferenceError
 from cgan.inference.generator import ImageGenerator
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # Streamlit's own default upload limit

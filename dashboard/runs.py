@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from cgan.common.run_dir import RunDir
 from cgan.dashboard.feedback import DashboardError
-from cgan.training.run_dir import RunDir
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,10 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from cgan.common.cli import OneLineArgumentParser, fail, positive_int
+from cgan.common.errors import InferenceError, TrainingError
 from cgan.evaluation import SHIPPED_JUDGE
-from cgan.inference.cliutil import OneLineArgumentParser, fail, positive_int
-from cgan.inference.errors import InferenceError
-from cgan.training.errors import UserError
 
 EXAMPLES = """\
 examples:
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from cgan.training.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.common.errors import ImageNetError
     from cgan.common.imagenet.labelmap import parse_assignments
     from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
     from cgan.evaluation.judge_io import load_judge
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             from cgan.export.embed import embed_metrics
 
             embed_metrics(args.model, result)
-    except (UserError, InferenceError, ImageNetError) as exc:
+    except (TrainingError, InferenceError, ImageNetError) as exc:
         return fail("cgan-eval", exc)
     except OSError as exc:
         return fail("cgan-eval", f"{exc.strerror or exc}: {exc.filename or ''}")

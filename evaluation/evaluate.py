@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cgan.common.errors import TrainingError
 from cgan.evaluation.judge_io import JUDGE_RESOLUTION, Judge
 from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 from cgan.inference.generator import ImageGenerator
 from cgan.training.data.folder import load_folder
 from cgan.training.data.images import fit_to_resolution
-from cgan.training.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np
     """Index k of `names` -> the judge's index of the same class name (any case)."""
     wanted = {name.lower(): i for i, name in enumerate(judge_labels)}
     if sorted(name.lower() for name in names) != sorted(wanted):
-        raise UserError(f"the {what}'s labels {names} are not the judge's {judge_labels}")
+        raise TrainingError(f"the {what}'s labels {names} are not the judge's {judge_labels}")
     return np.array([wanted[name.lower()] for name in names])
 
 
@@ -118,7 +118,7 @@ def add_imagenet_view(
     extra: dict | None,
 ) -> Protocol:
     """Put the ImageNet network's figures into `result`; returns the protocol naming it."""
-    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.common.errors import ImageNetError
     from cgan.evaluation.imagenet_view import imagenet_figures, imagenet_in_training
 
     if not view.enabled:
@@ -140,7 +140,7 @@ def add_imagenet_view(
         )
         return protocol
     except ImageNetError as exc:
-        raise UserError(str(exc)) from None
+        raise TrainingError(str(exc)) from None
     for name, values in per_class.items():
         result["per_class"][name].update(values)
     network, sha = figures.pop("imagenet_network"), figures.pop("imagenet_weights_sha256")

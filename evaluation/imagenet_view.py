@@ -46,8 +46,8 @@ def imagenet_in_training(extra: dict[str, Any] | None) -> str | None:
 
 def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str | None]:
     """Label concepts, or the reason zero-shot agreement cannot be measured."""
+    from cgan.common.errors import ImageNetError
     from cgan.common.imagenet.classes import load_classes
-    from cgan.common.imagenet.errors import ImageNetError
     from cgan.common.imagenet.labelmap import map_label
     from cgan.common.imagenet.wordnet import load_wordnet
 

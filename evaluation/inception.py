@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from cgan.common.errors import TrainingError
 from cgan.evaluation.metrics import frechet_distance
-from cgan.training.errors import UserError
 
 INCEPTION_SIZE = 299
 
 
 def _network(weights: Path):
     if not weights.is_file():
-        raise UserError(
+        raise TrainingError(
             f"no Inception weights file at {weights}: FID and IS need the "
             "InceptionV3 ImageNet weights (include_top) as a .weights.h5 file"
         )
@@ -24,7 +24,7 @@ def _network(weights: Path):
     try:
         model = keras.applications.InceptionV3(weights=str(weights), include_top=True)
     except Exception as exc:  # a wrong or damaged file
-        raise UserError(f"cannot load Inception weights {weights}: {str(exc)[:150]}") from None
+        raise TrainingError(f"cannot load Inception weights {weights}: {str(exc)[:150]}") from None
     return keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
 

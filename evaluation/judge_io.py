@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cgan.common.errors import TrainingError
 from cgan.evaluation.judge import build_judge, feature_and_logit_model
-from cgan.training.errors import UserError
 
 JUDGE_RESOLUTION = 32
 
@@ -49,11 +49,13 @@ def sidecar_path(weights: Path) -> Path:
 def load_judge(weights: Path) -> Judge:
     sidecar = sidecar_path(weights)
     if not weights.is_file() or not sidecar.is_file():
-        raise UserError(f"no judge at {weights} (and {sidecar.name}); train one with make judge")
+        raise TrainingError(
+            f"no judge at {weights} (and {sidecar.name}); train one with make judge"
+        )
     report = json.loads(sidecar.read_text())
     judge = build_judge(len(report["labels"]), JUDGE_RESOLUTION, report["width"])
     try:
         judge.load_weights(weights)
     except Exception as exc:  # h5py and Keras raise several types for bad files
-        raise UserError(f"cannot load the judge {weights}: {str(exc)[:150]}") from None
+        raise TrainingError(f"cannot load the judge {weights}: {str(exc)[:150]}") from None
     return Judge(feature_and_logit_model(judge), list(report["labels"]), report, weights)

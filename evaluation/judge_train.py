@@ -29,13 +29,13 @@ def train_judge(
     import numpy as np
     import tensorflow as tf
 
+    from cgan.common.errors import TrainingError
     from cgan.evaluation.judge import build_judge
     from cgan.training.data.folder import load_folder
-    from cgan.training.errors import UserError
 
     train, test = load_folder(train_dir, 32), load_folder(test_dir, 32)
     if train.names != test.names:
-        raise UserError(f"train labels {train.names} differ from test labels {test.names}")
+        raise TrainingError(f"train labels {train.names} differ from test labels {test.names}")
     keras.utils.set_random_seed(seed)
     augment = keras.Sequential(
         [
@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=32)
     args = parser.parse_args(argv)
-    from cgan.training.errors import UserError
+    from cgan.common.errors import TrainingError
 
     try:
         report = train_judge(args.train, args.test, args.out, args.epochs, args.batch, args.width)
-    except UserError as exc:
+    except TrainingError as exc:
         print(f"judge: error: {exc}", file=sys.stderr)
         return 2
     print(f"judge test accuracy {report['test_accuracy']:.4f} -> {args.out}")

@@ -14,9 +14,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from cgan.inference.cliutil import OneLineArgumentParser, fail
+from cgan.common.cli import OneLineArgumentParser, fail
+from cgan.common.errors import InferenceError
 from cgan.inference.default_model import shipped_model_path
-from cgan.inference.errors import InferenceError
 
 PROTOCOL_KEYS = (
     "samples_per_class",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cgan.inference.cliutil import OneLineArgumentParser, fail
-from cgan.inference.errors import InferenceError
-from cgan.training.errors import UserError
+from cgan.common.cli import OneLineArgumentParser, fail
+from cgan.common.errors import InferenceError, TrainingError
 
 EXAMPLES = """\
 examples:
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoint,
             card=not args.no_card,
         )
-    except (UserError, InferenceError) as exc:
+    except (TrainingError, InferenceError) as exc:
         return fail("cgan-export", exc)
     except ParityError as exc:
         return fail("cgan-export", exc, code=1)

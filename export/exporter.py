@@ -12,17 +12,17 @@ from pathlib import Path
 
 import onnx
 
+from cgan.common.errors import ExportError, TrainingError
+from cgan.common.run_dir import RunDir
 from cgan.export.convert import DEFAULT_OPSET, attach_metadata, to_fp16, to_onnx
 from cgan.export.parity import max_abs_difference
 from cgan.export.restore import restore_generator
 from cgan.inference.metadata import ModelInfo
-from cgan.training.errors import UserError
-from cgan.training.run_dir import RunDir
 
 PARITY_BOUND = {"fp32": 1e-4, "fp16": 2e-2}
 
 
-class ParityError(Exception):
+class ParityError(ExportError):
     """ONNX and Keras disagree beyond the bound: the export is refused."""
 
 
@@ -65,15 +65,15 @@ def _evaluation(run: RunDir) -> dict | None:
 
 def _check_writable(out: Path) -> None:
     if out.suffix != ".onnx":
-        raise UserError(f"the output {out} should end in .onnx")
+        raise TrainingError(f"the output {out} should end in .onnx")
     if out.is_dir():
-        raise UserError(f"the output {out} is a directory")
+        raise TrainingError(f"the output {out} is a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create {out.parent}: {exc.strerror}") from None
+        raise TrainingError(f"cannot create {out.parent}: {exc.strerror}") from None
     if not os.access(out.parent, os.W_OK):
-        raise UserError(f"cannot write to {out.parent}: permission denied")
+        raise TrainingError(f"cannot write to {out.parent}: permission denied")
 
 
 def write_atomically(model: onnx.ModelProto, out: Path) -> None:
@@ -87,7 +87,7 @@ def write_atomically(model: onnx.ModelProto, out: Path) -> None:
         onnx.save_model(model, tmp)
         os.replace(tmp, out)
     except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}") from None
+        raise TrainingError(f"cannot write {out}: {exc.strerror}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -8,23 +8,25 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from cgan.common.errors import TrainingError
+from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, load_config
-from cgan.training.errors import UserError
 from cgan.training.models import build_generator
-from cgan.training.run_dir import RunDir
 
 
 def find_checkpoint(run: RunDir, name: str | None = None) -> str:
     if name:
         if not re.fullmatch(r"ckpt-\d+", name):
-            raise UserError(f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500")
+            raise TrainingError(
+                f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500"
+            )
         path = run.checkpoints / name
         if not Path(f"{path}.index").is_file():
-            raise UserError(f"checkpoint {name} not found in {run.checkpoints}")
+            raise TrainingError(f"checkpoint {name} not found in {run.checkpoints}")
         return str(path)
     prefixes = run.checkpoint_prefixes()
     if not prefixes:
-        raise UserError(f"{run.root} has no checkpoint to export (train it first)")
+        raise TrainingError(f"{run.root} has no checkpoint to export (train it first)")
     return str(prefixes[0])
 
 
@@ -42,7 +44,7 @@ def restore_generator(
         status.expect_partial().assert_existing_objects_matched()
     except Exception as exc:  # TF raises OpError, IndexError, ValueError... for bad files
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserError(
+        raise TrainingError(
             f"checkpoint {path} is unreadable or does not match the run's config: {reason}"
         ) from None
     return generator, config, path

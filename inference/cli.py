@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from cgan.inference.cliutil import OneLineArgumentParser, fail, non_negative_int, positive_float
-from cgan.inference.errors import InferenceError
+from cgan.common.cli import OneLineArgumentParser, fail, non_negative_int, positive_float
+from cgan.common.errors import InferenceError
 
 MAX_IMAGES = 10_000
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import InferenceError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_NAME = "cifar10.onnx"

@@ -7,7 +7,7 @@ first and refuses it with one line instead of running out of memory.
 
 from __future__ import annotations
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import InferenceError
 
 MAX_IMAGE_SIZE = 1024  # largest image side a model may have
 MAX_REQUEST_BYTES = 2**30  # uint8 pixels one request may produce, zoom included

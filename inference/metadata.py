@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from cgan.inference.errors import MetadataError
+from cgan.common.errors import MetadataError
 from cgan.inference.limits import MAX_IMAGE_SIZE, MAX_LATENT_DIM
 
 MAX_LABEL_LENGTH = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import InferenceError
 from cgan.inference.generator import MAX_SEED
 
 _PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from cgan.inference.errors import InferenceError
+from cgan.common.cli import first_line
+from cgan.common.errors import InferenceError
 
 PROVIDERS = ("auto", "cpu", "cuda")
 _CPU, _CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
@@ -47,12 +48,6 @@ def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:
         return ort.InferenceSession(model, sess_options=_options(), providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad files
         raise InferenceError(f"cannot load the model: {first_line(exc)}") from None
-
-
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    """The first line of an onnxruntime error, which can run to pages of graph dump."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.InferenceSession:

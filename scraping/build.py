@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cgan.common.errors import ScrapeError
 from cgan.scraping.tables import format_table
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -29,7 +30,7 @@ MAX_SOURCE_PIXELS = 80_000_000
 _MARKER = "cgan-scrape build"
 
 
-class BuildError(Exception):
+class BuildError(ScrapeError):
     """Bad builder input (missing folder, refusing to overwrite); a usage error."""
 
 

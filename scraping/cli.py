@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from cgan.inference.cliutil import OneLineArgumentParser, non_negative_float, positive_int
+from cgan.common.cli import OneLineArgumentParser, non_negative_float, positive_int
 from cgan.scraping.labels import LabelSpec, parse_labels
 
 if TYPE_CHECKING:
@@ -317,7 +317,7 @@ def _without_verify(args: argparse.Namespace) -> None:
 
 def content_check_or_fail(build: Callable[[], ContentCheck | None]) -> ContentCheck | None:
     """Build the content check; a missing package, WordNet or bad synset is one line."""
-    from cgan.common.imagenet.errors import ImageNetError
+    from cgan.common.errors import ImageNetError
 
     try:
         return build()

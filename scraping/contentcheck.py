@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.labelmap import LabelConcept, map_label
 from cgan.scraping.labels import parse_label
 from cgan.scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from cgan.common.errors import ScrapeError
 from cgan.scraping.labels import LabelSpec
 from cgan.scraping.manifest import utc_now
 from cgan.scraping.outcomes import FAILED, FINISHED, INTERRUPTED, SourceOutcome, nothing_gathered
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - Windows
 LOG_NAME = "crawl.log"
 
 
-class CrawlError(Exception):
+class CrawlError(ScrapeError):
     """A problem with the request itself (reported as a usage error)."""
 
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cgan.common.errors import ScrapeError
 from cgan.common.imagenet.preprocess import prepare
 from cgan.scraping.build import IMAGE_SUFFIXES, class_folders
 from cgan.scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
@@ -43,7 +44,7 @@ MAX_PIXELS = 80_000_000  # larger files are reported unreadable, never decoded
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-class VerifyError(Exception):
+class VerifyError(ScrapeError):
     """Bad request (missing folder, unsafe --move-rejected): a usage error."""
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cgan.inference.cliutil import (
+from cgan.common.cli import (
     OneLineArgumentParser,
     fail,
     non_negative_float,
@@ -16,6 +16,8 @@ from cgan.inference.cliutil import (
     open_fraction,
     positive_int,
 )
+from cgan.common.errors import TrainingError
+from cgan.common.run_dir import RunDir
 from cgan.training.config import (
     PRESETS,
     TrainConfig,
@@ -24,9 +26,7 @@ from cgan.training.config import (
     make_config,
     validate_config,
 )
-from cgan.training.errors import UserError
 from cgan.training.models.spec import ARCHS, RESOLUTIONS
-from cgan.training.run_dir import RunDir
 
 EXAMPLES = """\
 examples:
@@ -169,7 +169,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """A new run: preset plus options. A resume: the saved config plus compatible options."""
     explicit = _explicit(args)
     if args.run_dir.exists() and not args.run_dir.is_dir():
-        raise UserError(f"--run-dir {args.run_dir} is a file, not a folder")
+        raise TrainingError(f"--run-dir {args.run_dir} is a file, not a folder")
     if args.resume:
         saved = load_config(args.run_dir)
         if args.preset is not None:
@@ -180,7 +180,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         config = saved
     else:
         if RunDir(args.run_dir).has_checkpoint():
-            raise UserError(
+            raise TrainingError(
                 f"{args.run_dir} already holds a run; add --resume to continue it "
                 "or choose another --run-dir"
             )
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         from cgan.training.loop import train
 
         result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
-    except UserError as exc:
+    except TrainingError as exc:
         return fail("cgan-train", exc)
     except KeyboardInterrupt:
         print("cgan-train: interrupted", file=sys.stderr)

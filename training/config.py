@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from cgan.training.errors import UserError
+from cgan.common.errors import TrainingError
+from cgan.common.run_dir import RunDir
 from cgan.training.models.spec import ARCHS, RESOLUTIONS, ModelSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-CONFIG_NAME = "config.toml"
 
 
 @dataclass
@@ -162,39 +155,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 def make_config(preset: str, overrides: dict[str, Any]) -> TrainConfig:
     """A preset's values with the user's explicit choices on top."""
     if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise TrainingError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **overrides, "preset": preset}
     return TrainConfig(**values)
 
 
 def save_config(config: TrainConfig, run_dir: Path) -> None:
-    """Write atomically: a crash mid-write must not leave an unreadable run."""
-    path = run_dir / CONFIG_NAME
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(config.to_dict()))
-    tmp.replace(path)
+    RunDir(run_dir).write_config_text(tomli_w.dumps(config.to_dict()))
 
 
 def load_config(run_dir: Path) -> TrainConfig:
     """The run's saved config, every value checked: the file may be damaged or hand-edited."""
-    path = run_dir / CONFIG_NAME
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a run directory (no {CONFIG_NAME})")
-    try:
-        values = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from None
+    run = RunDir(run_dir)
+    path = run.config
+    values = run.read_config()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise UserError(f"{path} has unknown keys: {', '.join(unknown)}")
+        raise TrainingError(f"{path} has unknown keys: {', '.join(unknown)}")
     for name in ("labels",):
         if name not in values:
-            raise UserError(f"{path}: {name} is missing")
+            raise TrainingError(f"{path}: {name} is missing")
     config = TrainConfig(**values)
     validate_config(config, where=f"{path}: ")
     if not config.labels:
-        raise UserError(f"{path}: labels is empty")
+        raise TrainingError(f"{path}: labels is empty")
     return config
 
 
@@ -219,9 +204,9 @@ _POSITIVE_INTS = {
 def validate_config(config: TrainConfig, where: str = "") -> None:
     """One line naming the key and the problem for the first bad value, else nothing."""
 
-    def bad(name: str, problem: str) -> UserError:
+    def bad(name: str, problem: str) -> TrainingError:
         value = getattr(config, name)
-        return UserError(f"{where}{name} = {str(value)[:40]!r}: {problem}")
+        return TrainingError(f"{where}{name} = {str(value)[:40]!r}: {problem}")
 
     for item in dataclasses.fields(TrainConfig):
         value, default = getattr(config, item.name), item.default
@@ -285,4 +270,4 @@ def check_resumable(saved: TrainConfig, requested: dict[str, Any]) -> None:
         if name in requested and requested[name] != getattr(saved, name)
     ]
     if clashes:
-        raise UserError("cannot resume: incompatible with the saved run: " + "; ".join(clashes))
+        raise TrainingError("cannot resume: incompatible with the saved run: " + "; ".join(clashes))

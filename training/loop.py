@@ -13,13 +13,13 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from cgan.common.errors import TrainingError
+from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
 from cgan.training.data import LabelledImages, load_dataset
 from cgan.training.distribute import choose_strategy, describe
-from cgan.training.errors import UserError
 from cgan.training.pipeline import make_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
-from cgan.training.run_dir import RunDir
 from cgan.training.signals import GracefulStop
 from cgan.training.trainer import GANTrainer
 
@@ -41,11 +41,11 @@ def load_training_data(config: TrainConfig) -> LabelledImages:
         synthetic_per_class=config.synthetic_per_class,
     )
     if config.labels and config.labels != data.names:
-        raise UserError(
+        raise TrainingError(
             f"cannot resume: the data's labels {data.names} differ from the run's {config.labels}"
         )
     if len(data) < config.batch_size:
-        raise UserError(
+        raise TrainingError(
             f"the dataset has {len(data)} images, fewer than one batch "
             f"({config.batch_size}); lower --batch-size"
         )
@@ -128,7 +128,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy(config.multi_worker)
     if config.batch_size % strategy.num_replicas_in_sync:
-        raise UserError(
+        raise TrainingError(
             f"batch size {config.batch_size} does not split over "
             f"{strategy.num_replicas_in_sync} replicas"
         )

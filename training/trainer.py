@@ -8,17 +8,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from cgan.common.cli import first_line
+from cgan.common.run_dir import RunDir
 from cgan.training.augment import diff_augment
 from cgan.training.config import TrainConfig
 from cgan.training.losses import LOSSES
 from cgan.training.models import build_discriminator, build_generator
-from cgan.training.run_dir import RunDir
-
-
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
-
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies

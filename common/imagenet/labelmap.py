@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.classes import ImageNetClasses
-from cgan.common.imagenet.errors import ImageNetError
 from cgan.common.imagenet.wordnet import Synset, WordNet
 
 #: Words mapped to another synset than their first sense, and why.

@@ -6,7 +6,7 @@ version, a dict about the writer's machine, the state dict itself (each tensor a
 storage keys, then for each key in that order an int64 element count and the storage's
 bytes. A checkpoint is a file from disk and pickle runs code, so the unpickler here knows
 five names and nothing else, every count and view is checked against the bytes that are
-really there, and any surprise is one :class:`~common.imagenet.errors.ImageNetError`.
+really there, and any surprise is one `cgan.common.errors.ImageNetError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.errors import ImageNetError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.architecture import expected_shapes
-from cgan.common.imagenet.errors import ImageNetError
 from cgan.common.imagenet.torchfile import read_legacy_checkpoint
 
 NETWORK_NAME = "EfficientNet-Lite0 (ImageNet-1k)"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.errors import ImageNetError
 
 DEFAULT_DIR = Path("/usr/share/wordnet")
 ENV_VARIABLE = "CGAN_WORDNET_DIR"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cgan.common.errors import InferenceError
 from cgan.dashboard import state
 from cgan.dashboard.feedback import file_size
 from cgan.dashboard.imaging import auto_zoom
@@ -16,7 +17,6 @@ from cgan.dashboard.loading import LoadedModel, UploadedModel, load_file, load_u
 from cgan.dashboard.paths import REPO_ROOT, list_models, models_dir
 from cgan.inference.default_model import ENV_VAR as MODEL_ENV
 from cgan.inference.default_model import default_model_path
-from cgan.inference.errors import InferenceError
 from cgan.inference.session import PROVIDERS
 
 SHIPPED, FOLDER, UPLOADED = "Shipped model", "Models folder", "Upload"

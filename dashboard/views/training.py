@@ -13,12 +13,12 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from cgan.common.run_dir import RunDir
 from cgan.dashboard.feedback import error_box
 from cgan.dashboard.imaging import png_bytes
 from cgan.dashboard.paths import REPO_ROOT, runs_dir
 from cgan.dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
 from cgan.dashboard.state import kept
-from cgan.training.run_dir import RunDir
 
 RUN_KEY = "training.run"
 EPOCH_KEY = "training.epoch"

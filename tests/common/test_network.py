@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.architecture import ENDPOINTS, check_outputs, expected_shapes
-from cgan.common.imagenet.errors import ImageNetError
 from cgan.common.imagenet.weights import check_arrays
 
 FEATURES = ("stem", "stage2", "stage3", "head", "pooled", "logits", "probabilities")

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from cgan.common.imagenet.errors import ImageNetError
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.torchfile import read_legacy_checkpoint
 from tests.common.legacy import fragment, global_, legacy_bytes, tensor_opcodes
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.classes import ImageNetClasses
-from cgan.common.imagenet.errors import ImageNetError
 from cgan.common.imagenet.labelmap import map_label, parse_assignments
 from cgan.common.imagenet.wordnet import WordNet
 

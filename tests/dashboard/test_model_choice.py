@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cgan.common.errors import InferenceError
 from cgan.dashboard import loading, state
 from cgan.dashboard.loading import MAX_UPLOAD_BYTES, UploadedModel, check_upload, validate_upload
 from cgan.inference import default_model
-from cgan.inference.errors import InferenceError
 from tests.dashboard.helpers import assert_clean, image_urls, one_error, show, widget
 
 JUNK = b"\x08\x07this is not a protobuf at all" * 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cgan.inference.errors import InferenceError, MetadataError
+from cgan.common.errors import InferenceError, MetadataError
 from cgan.inference.generator import ImageGenerator, noise_for_seed, slerp
 from cgan.inference.grid import make_grid, to_uint8
 from cgan.inference.seeds import parse_seeds

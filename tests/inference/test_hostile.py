@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cgan.inference.errors import InferenceError
+from cgan.common.errors import InferenceError
 from cgan.inference.generator import ImageGenerator, noise_for_seed
 from tests.hostile_models import hostile_model, save
 

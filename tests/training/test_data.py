@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cgan.common.errors import TrainingError
 from cgan.training.data import load_dataset
 from cgan.training.data.synthetic import make_shapes
-from cgan.training.errors import UserError
 
 from .helpers import write_image
 
@@ -64,7 +64,7 @@ def test_folder_errors_are_clear(tmp_path, layout, message):
         write_image(root / "cat" / "ok.png")
         (root / "dog").mkdir()
         (root / "dog" / "bad.jpg").write_bytes(b"garbage")
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(TrainingError, match=message):
         load_dataset(str(root), 32)
 
 

@@ -12,10 +12,13 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from cgan.training.config import CONFIG_NAME, load_config  # noqa: E402
+from cgan.common.run_dir import (
+    CONFIG_NAME,  # noqa: E402
+    RunDir,  # noqa: E402
+)
+from cgan.training.config import load_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
 from cgan.training.quiet import quiet_tensorflow  # noqa: E402
-from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -83,11 +86,11 @@ DAMAGED_CONFIGS = {
 
 @pytest.mark.parametrize("case", sorted(DAMAGED_CONFIGS))
 def test_damaged_config_is_one_line_naming_the_key(run_copy, case):
-    from cgan.training.errors import UserError
+    from cgan.common.errors import TrainingError
 
     key, line, fragment = DAMAGED_CONFIGS[case]
     edit_config(run_copy, key, line)
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(TrainingError) as caught:
         load_config(run_copy)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
     assert str(caught.value).startswith(str(run_copy / CONFIG_NAME))
@@ -122,11 +125,11 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
 
 
 def test_checkpoint_name_cannot_leave_the_run(run_copy):
+    from cgan.common.errors import TrainingError
     from cgan.export.restore import restore_generator
-    from cgan.training.errors import UserError
 
     for name in ("../../etc/passwd", "/tmp/ckpt-3", "ckpt-3/../../x"):
-        with pytest.raises(UserError, match="give a checkpoint name such as ckpt-500"):
+        with pytest.raises(TrainingError, match="give a checkpoint name such as ckpt-500"):
             restore_generator(run_copy, checkpoint=name)
 
 

@@ -30,10 +30,10 @@ def _mean_colours(images_uint8: np.ndarray) -> np.ndarray:
 def test_short_run_learns_the_conditioning(tmp_path):
     import keras
 
+    from cgan.common.run_dir import RunDir
     from cgan.inference.grid import to_uint8
     from cgan.training.config import load_config
     from cgan.training.models import build_generator
-    from cgan.training.run_dir import RunDir
     from cgan.training.trainer import GANTrainer
 
     config = tiny_config(

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from cgan.training.errors import UserError  # noqa: E402
+from cgan.common.errors import TrainingError  # noqa: E402
+from cgan.common.run_dir import RunDir  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
-from cgan.training.run_dir import RunDir  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -35,5 +35,5 @@ def test_cifar10_download_failure_is_explained(tmp_path, monkeypatch):
         raise OSError("URL fetch failure on https://www.cs.toronto.edu/: no network")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
-    with pytest.raises(UserError, match=r"could not download CIFAR-10 .*--data PATH"):
+    with pytest.raises(TrainingError, match=r"could not download CIFAR-10 .*--data PATH"):
         train(tiny_config(data="cifar10"), tmp_path, resume=False, progress=False)

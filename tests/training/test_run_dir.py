@@ -6,8 +6,8 @@ import json
 
 from PIL import Image
 
+from cgan.common.run_dir import RunDir
 from cgan.training.config import load_config
-from cgan.training.run_dir import RunDir
 
 
 def test_run_directory_is_complete(tiny_runs):

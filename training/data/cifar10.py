@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cgan.common.errors import TrainingError
 from cgan.training.data.images import fit_to_resolution
 from cgan.training.data.source import LabelledImages
-from cgan.training.errors import UserError
 
 CIFAR10_LABELS = [
     "airplane",
@@ -29,7 +29,7 @@ def load_cifar10(resolution: int) -> LabelledImages:
         (images, labels), _ = keras.datasets.cifar10.load_data()
     except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(
+        raise TrainingError(
             f"could not download CIFAR-10 ({reason[:120]}); without internet, pass "
             "--data PATH to a class-folder copy such as ../shared/datasets/cifar10/train"
         ) from None

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cgan.common.errors import TrainingError
 from cgan.training.data.images import centre_crop_resize
 from cgan.training.data.source import LabelledImages
-from cgan.training.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -19,19 +19,21 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 def find_images(root: Path) -> dict[str, list[Path]]:
     """Sorted label folder name -> sorted image files; labels are the sorted folder names."""
     if not root.exists():
-        raise UserError(f"data folder {root} does not exist")
+        raise TrainingError(f"data folder {root} does not exist")
     if not root.is_dir():
-        raise UserError(f"data folder {root} is not a directory")
+        raise TrainingError(f"data folder {root} is not a directory")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise UserError(f"data folder {root} has no class folders (expected {root}/<label>/*.jpg)")
+        raise TrainingError(
+            f"data folder {root} has no class folders (expected {root}/<label>/*.jpg)"
+        )
     found = {}
     for folder in classes:
         files = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
-            raise UserError(
+            raise TrainingError(
                 f"class folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         found[folder.name] = files
@@ -61,7 +63,7 @@ def load_folder(root: str | Path, resolution: int, workers: int = 8) -> Labelled
     labels = labels[ok]
     empty = [names[k] for k in range(len(names)) if not np.any(labels == k)]
     if empty:
-        raise UserError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
+        raise TrainingError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
     if skipped:
         print(
             f"skipped {len(skipped)} unreadable image file(s) in {root}, e.g. {skipped[0]}",

@@ -1,13 +1,30 @@
-"""The files of a run directory, in one place so that every stage agrees on them."""
+"""The files of a run directory, in one place so that every stage agrees on them.
+
+Training writes a run, export and the dashboard read it: all three go through `RunDir`,
+so a file name or format changes here and nowhere else. Needs numpy and the standard
+library only (the dashboard reads runs without TensorFlow).
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cgan.common.errors import CganError
+from cgan.common.files import write_bytes_atomic, write_text_atomic
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_NAME = "config.toml"
 
 
 @dataclass(frozen=True)
@@ -15,6 +32,36 @@ class RunDir:
     """RUN/config.toml, checkpoints/, metrics.jsonl, loss_curve.png, samples/epoch_NNNN.png."""
 
     root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
+
+    def config_text(self) -> str | None:
+        """config.toml as written (None when absent or unreadable), for display."""
+        try:
+            return self.config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def read_config(self) -> dict[str, Any]:
+        """config.toml parsed; a missing or damaged file is one `CganError` line."""
+        if not self.config.is_file():
+            raise CganError(f"{self.root} is not a run directory (no {CONFIG_NAME})")
+        text = self.config_text()
+        if text is None:
+            raise CganError(f"{self.config} cannot be read as UTF-8 text")
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise CganError(f"{self.config} is not valid TOML: {exc}") from None
+
+    def write_config_text(self, text: str) -> None:
+        """Atomically: a crash mid-write must not leave an unreadable run."""
+        write_text_atomic(self.config, text)
 
     @property
     def checkpoints(self) -> Path:
@@ -42,9 +89,7 @@ class RunDir:
 
     def write_progress(self, record: dict[str, Any]) -> None:
         """Where the last checkpoint stands (step, epoch, examples): read by the exporter."""
-        tmp = self.progress.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(self.progress)
+        write_text_atomic(self.progress, json.dumps(record, indent=2) + "\n")
 
     def read_progress(self) -> dict[str, Any]:
         if not self.progress.is_file():
@@ -103,7 +148,7 @@ class RunDir:
     def truncate_metrics(self, last_step: int) -> None:
         """Drop records past the checkpoint a resume starts from: no step appears twice."""
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= last_step]
-        self.metrics.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        write_text_atomic(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def load_or_make_fixed_noise(self, count: int, latent_dim: int, seed: int) -> np.ndarray:
         """The same noise for every sample grid of the run, resumes included."""
@@ -112,5 +157,7 @@ class RunDir:
             if noise.shape == (count, latent_dim):
                 return noise
         noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
-        np.save(self.fixed_noise, noise)
+        buffer = io.BytesIO()
+        np.save(buffer, noise)
+        write_bytes_atomic(self.fixed_noise, buffer.getvalue())
         return noise

@@ -1,17 +1,49 @@
-"""Command-line conventions every stage's CLI shares (lives in the base install)."""
+"""What every command-line tool of the project shares: one-line errors and exit codes.
+
+`run_command` is the only place that turns a `CganError` into `PROG: error: ...` with
+its exit code and Ctrl-C into exit 130, so the five commands behave the same way.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from typing import NoReturn
+
+from cgan.common.errors import CganError
+
+INTERRUPTED = 130
+
+
+def error_line(prog: str, message: object) -> str:
+    """`PROG: error: MESSAGE`, cut to its first line (an error is never a paragraph)."""
+    return f"{prog}: error: {first_line(message)}"
+
+
+def first_line(message: object, limit: int = 300) -> str:
+    """The first non-empty line of `message` (an exception or text), at most `limit` chars."""
+    text = str(message).strip() or type(message).__name__
+    line = text.splitlines()[0].strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def fail(prog: str, message: object, code: int = 2) -> int:
-    """Report an error as one line on stderr; returns the exit code for main() to return."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """Print one error line on stderr and return `code` for main() to return."""
+    print(error_line(prog, message), file=sys.stderr)
     return code
+
+
+def run_command(prog: str, body: Callable[[], int | None]) -> int:
+    """Run a command's body: its exit code, one line for a `CganError`, 130 for Ctrl-C."""
+    try:
+        return body() or 0
+    except CganError as exc:
+        return fail(prog, exc, exc.exit_code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
