@@ -120,6 +120,7 @@ test: $(VENV)/.installed-all
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 	$(BIN)/python benchmarks/train_bench.py
@@ -130,7 +131,7 @@ export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)
 
 dashboard: $(VENV)/.installed-dashboard
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer $(ARGS)
+	$(BIN)/cgan-dashboard $(ARGS)
 
 judge: $(VENV)/.installed-train
 	$(BIN)/python -m cgan.evaluation.judge_train $(ARGS)

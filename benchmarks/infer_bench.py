@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from cgan.training.quiet import quiet_tensorflow
+from cgan.training.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cgan.export.exporter import export_run  # noqa: E402
-from cgan.export.restore import restore_generator  # noqa: E402
+from cgan.export.exporter import export_run, restore_generator  # noqa: E402
 from cgan.inference.generator import ImageGenerator  # noqa: E402
 from cgan.training.config import make_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
@@ -35,12 +34,12 @@ BATCHES = (1, 64, 1000)
 
 TF_SCRIPT = """
 import sys
-from cgan.training.quiet import quiet_tensorflow
+from cgan.training.runtime import quiet_tensorflow
 quiet_tensorflow()
 import numpy as np
 from PIL import Image
-from cgan.export.restore import restore_generator
-from cgan.inference.grid import to_uint8
+from cgan.export.exporter import restore_generator
+from cgan.common.images import to_uint8
 generator, config, _ = restore_generator(sys.argv[1])
 noise = np.random.default_rng(0).standard_normal((1, config.latent_dim)).astype("float32")
 image = generator([noise, np.array([0], "int32")], training=False).numpy()

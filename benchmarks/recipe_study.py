@@ -193,15 +193,15 @@ def _checkpoints_to_measure(run_dir: Path) -> list[tuple[int, float]]:
 
 def evaluate(variants: list[Variant]) -> None:
     """Measure each chosen checkpoint once; results are cached in RUN/curve.json."""
-    from cgan.training.quiet import quiet_tensorflow
+    from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
+    from cgan.common.images import to_uint8
     from cgan.evaluation import SHIPPED_JUDGE
     from cgan.evaluation.evaluate import Protocol, measure, real_samples, to_judge_indices
     from cgan.evaluation.judge_io import load_judge
-    from cgan.export.restore import restore_generator
+    from cgan.export.exporter import restore_generator
     from cgan.inference.generator import noise_for_seed
-    from cgan.inference.grid import to_uint8
 
     judge = load_judge(SHIPPED_JUDGE)
     protocol = Protocol(

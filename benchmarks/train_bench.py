@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cgan.training.quiet import quiet_tensorflow
+from cgan.training.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
@@ -23,9 +23,9 @@ import tensorflow as tf  # noqa: E402
 
 from cgan.common.run_dir import RunDir  # noqa: E402
 from cgan.training.config import make_config  # noqa: E402
-from cgan.training.data.synthetic import make_shapes  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
 from cgan.training.pipeline import make_dataset  # noqa: E402
+from cgan.training.shapes import make_shapes  # noqa: E402
 from cgan.training.trainer import GANTrainer  # noqa: E402
 
 

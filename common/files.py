@@ -20,6 +20,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     target = Path(target)
     descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
     temporary = Path(name)
     try:
         yield temporary

@@ -27,11 +27,14 @@ class Progress:
         initial: int = 0,
         enabled: bool = True,
         stream: IO[str] | None = None,
+        log_every_tenth: bool = True,
     ) -> None:
         self.prog, self.total, self.unit = prog, total, unit
-        self.done, self.started = initial, time.monotonic()
+        self.initial = self.done = initial
+        self.started = time.monotonic()
         self.stream = stream or sys.stderr
         self.enabled = enabled
+        self.log_every_tenth = log_every_tenth
         self.live = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
         self._status: dict[str, str] = {}
         self._next_share = 0.1
@@ -51,9 +54,7 @@ class Progress:
 
     def rate(self) -> float:
         """Units per second of wall time since the display started."""
-        return (self.done - (self._bar.initial if self._bar else 0)) / max(
-            time.monotonic() - self.started, 1e-9
-        )
+        return (self.done - self.initial) / max(time.monotonic() - self.started, 1e-9)
 
     def status(self, fields: Mapping[str, object]) -> None:
         """Figures shown beside the bar (and in the next plain line)."""
@@ -65,11 +66,19 @@ class Progress:
         self.done += count
         if self._bar is not None:
             self._bar.update(count)
-        elif self.enabled and self.total:
+        elif self.enabled and self.total and self.log_every_tenth:
             share = self.done / self.total
             if share >= self._next_share or self.done >= self.total:
                 self.line()
                 self._next_share = (int(share * 10) + 1) / 10
+
+    def stage(self, text: str) -> None:
+        """Name the part of the work that starts now (a line of its own in a log)."""
+        self.status({"now": text})
+        if self._bar is not None:
+            self._bar.refresh()
+        else:
+            self.line()
 
     def line(self) -> None:
         """One plain line with the count, the rate and the status (for logs)."""

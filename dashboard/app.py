@@ -1,36 +1,26 @@
-"""The dashboard's entry point: `make dashboard`, or `streamlit run dashboard/app.py`.
+"""The dashboard's entry point: `cgan-dashboard` (or `streamlit run dashboard/app.py`).
 
-Streamlit runs this file top to bottom on every interaction. It draws the sidebar, loads
-the chosen model (a cached onnxruntime session) and hands it to the view the user picked;
-only that view runs, so switching views never pays for the others.
+Streamlit runs this file top to bottom on every interaction. It draws the sidebar, which
+every page shares, lets st.navigation pick the page from the URL, loads the chosen model
+(a cached onnxruntime session) for the pages that need one and runs that page alone, so
+visiting one page never pays for the others. Each page is a file under views/.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from pathlib import Path
-
 import streamlit as st
 
-try:
-    import dashboard  # noqa: F401  (installed with `pip install -e .[dashboard]`)
-except ImportError:  # run from a checkout that is not installed: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cgan.dashboard import sidebar
+from cgan.dashboard.loading import LoadedModel
+from cgan.dashboard.ui import error_box, keep_values
 
-from cgan.dashboard import state  # noqa: E402
-from cgan.dashboard.feedback import error_box  # noqa: E402
-from cgan.dashboard.loading import LoadedModel  # noqa: E402
-from cgan.dashboard.views import explore, generate, inspect_model, sidebar, training  # noqa: E402
-
-ModelView = Callable[[LoadedModel, sidebar.Settings], None]
-MODEL_VIEWS: dict[str, ModelView] = {
-    ":material/grid_view: Generate": generate.render,
-    ":material/swap_horiz: Explore": explore.render,
-    ":material/info: Inspect": inspect_model.render,
-}
-TRAINING = ":material/monitoring: Training"
-VIEWS = (*MODEL_VIEWS, TRAINING)
+# Paths are relative to this file, so the pages are found in a checkout and an install alike.
+MODEL_PAGES = (
+    st.Page("views/generate.py", title="Generate", icon=":material/grid_view:", default=True),
+    st.Page("views/explore.py", title="Explore", icon=":material/swap_horiz:"),
+    st.Page("views/inspect_model.py", title="Inspect", icon=":material/info:"),
+)
+TRAINING = st.Page("views/training.py", title="Training", icon=":material/monitoring:")
 
 
 def _load(choice: sidebar.ModelChoice | None) -> LoadedModel | None:
@@ -47,26 +37,25 @@ def main() -> None:
     st.set_page_config(
         page_title="cGAN label-to-image", page_icon=":material/palette:", layout="wide"
     )
-    state.keep_values()
+    keep_values()
+    page = st.navigation([*MODEL_PAGES, TRAINING], position="top")
     with st.sidebar:
         st.title("cGAN dashboard")
         choice = sidebar.pick_model()
         status = st.empty()
         st.divider()
         settings = sidebar.sampling_settings()
-    view = st.radio("View", VIEWS, horizontal=True, key=state.VIEW, label_visibility="collapsed")
-    if view == TRAINING:
-        training.render()
-        return
-    model = _load(choice)
-    if model is None:
-        return
-    info = model.generator.info
-    status.success(
-        f"{len(info.labels)} classes · {info.image_size}px · {info.arch} · "
-        f"{model.generator.provider.removesuffix('ExecutionProvider')}"
-    )
-    MODEL_VIEWS[view](model, settings)
+    if page is not TRAINING:
+        model = _load(choice)
+        if model is None:
+            return
+        info = model.generator.info
+        status.success(
+            f"{len(info.labels)} classes · {info.image_size}px · {info.arch} · "
+            f"{model.generator.provider.removesuffix('ExecutionProvider')}"
+        )
+        sidebar.hand_over(model, settings)
+    page.run()
 
 
 with error_box():  # a bug anywhere on the page: one line here, the traceback in the log

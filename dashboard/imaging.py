@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from cgan.inference.grid import make_grid
-from cgan.inference.limits import check_request
+from cgan.common.images import make_grid
+from cgan.inference.requests import check_request
 
 TARGET_TILE_PX = 96
 MAX_ZOOM = 8

@@ -1,9 +1,15 @@
-"""Opening a model for the dashboard: validated once, then one onnxruntime session per
-model file (or uploaded bytes) shared by every rerun and every browser session."""
+"""Finding and opening models: the models folder, upload checks, and one onnxruntime
+session per model file (or uploaded bytes), validated once and shared by every rerun and
+every browser session.
+
+The models folder is fixed when the app starts (only an environment variable moves it), so
+nobody can point the app at an arbitrary path from the browser.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +18,7 @@ import streamlit as st
 from cgan.common.errors import InferenceError
 from cgan.inference.generator import ImageGenerator
 
+MODELS_ENV = "CGAN_MODELS_DIR"
 MAX_UPLOAD_BYTES = 200 * 2**20  # Streamlit's own default upload limit
 CACHED_FILES = 8
 CACHED_UPLOADS = 4
@@ -42,6 +49,27 @@ class LoadedModel:
     def key(self) -> str:
         """Identifies the model in per-session state, such as latency measurements."""
         return f"{self.sha256}:{self.generator.provider}"
+
+
+def models_dir() -> Path:
+    """$CGAN_MODELS_DIR, else models/ in the folder the app was started from."""
+    value = os.environ.get(MODELS_ENV, "").strip()
+    return Path(value).expanduser() if value else Path.cwd() / "models"
+
+
+def list_models(folder: Path) -> list[Path]:
+    """Every .onnx file below `folder`, by relative name; hidden files (such as the
+    exporter's `.NAME.onnx.*.tmp`) and hidden folders are left out."""
+    if not folder.is_dir():
+        return []
+
+    def visible(path: Path) -> bool:
+        return path.is_file() and not any(
+            part.startswith(".") for part in path.relative_to(folder).parts
+        )
+
+    found = [path for path in folder.rglob("*.onnx") if visible(path)]
+    return sorted(found, key=lambda path: path.relative_to(folder).as_posix())
 
 
 def check_upload(name: str, data: bytes) -> None:

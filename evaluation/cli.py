@@ -10,9 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, fail, positive_int
-from cgan.common.errors import InferenceError, TrainingError
+from cgan.common.cli import OneLineArgumentParser, positive_int, run_command
+from cgan.common.errors import EvaluationError
+from cgan.common.files import write_text_atomic
 from cgan.evaluation import SHIPPED_JUDGE
+from cgan.inference.card import write_card
+from cgan.inference.metadata import embed_metrics
 
 EXAMPLES = """\
 examples:
@@ -119,48 +122,48 @@ def _print_table(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("cgan-eval", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.real is None):
-        return fail("cgan-eval", "give either a model .onnx or --real FOLDER")
-    from cgan.training.quiet import quiet_tensorflow
+        raise EvaluationError("give either a model .onnx or --real FOLDER")
+    from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
-    from cgan.common.errors import ImageNetError
     from cgan.common.imagenet.labelmap import parse_assignments
     from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
     from cgan.evaluation.judge_io import load_judge
 
+    view = ImageNetView(not args.no_imagenet, args.imagenet_weights, parse_assignments(args.synset))
+    judge = load_judge(args.judge)
+    protocol = Protocol(
+        samples_per_class=args.samples_per_class,
+        first_seed=args.first_seed,
+        truncation=args.truncation,
+        reference=str(args.reference),
+        feature_network=judge.describe(),
+    )
+    source = args.real or args.model
+    result = evaluate(
+        source,
+        judge,
+        protocol,
+        real=args.real is not None,
+        inception_weights=args.inception_weights,
+        imagenet=view,
+        progress=not args.json,
+    )
+    output = args.output or (None if args.real else source.with_suffix(".eval.json"))
     try:
-        view = ImageNetView(
-            not args.no_imagenet, args.imagenet_weights, parse_assignments(args.synset)
-        )
-        judge = load_judge(args.judge)
-        protocol = Protocol(
-            samples_per_class=args.samples_per_class,
-            first_seed=args.first_seed,
-            truncation=args.truncation,
-            reference=str(args.reference),
-            feature_network=judge.describe(),
-        )
-        source = args.real or args.model
-        result = evaluate(
-            source,
-            judge,
-            protocol,
-            real=args.real is not None,
-            inception_weights=args.inception_weights,
-            imagenet=view,
-        )
-        output = args.output or (None if args.real else source.with_suffix(".eval.json"))
         if output is not None:
-            output.write_text(json.dumps(result, indent=2) + "\n")
+            write_text_atomic(output, json.dumps(result, indent=2) + "\n")
         if args.embed and args.model is not None:
-            from cgan.export.embed import embed_metrics
-
             embed_metrics(args.model, result)
-    except (TrainingError, InferenceError, ImageNetError) as exc:
-        return fail("cgan-eval", exc)
+            if args.model.with_suffix(".md").is_file():
+                write_card(args.model)
     except OSError as exc:
-        return fail("cgan-eval", f"{exc.strerror or exc}: {exc.filename or ''}")
+        raise EvaluationError(f"{exc.strerror or exc}: {exc.filename or output}") from None
     if args.json:
         print(json.dumps(result, indent=2))
     else:

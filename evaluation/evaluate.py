@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cgan.common.errors import TrainingError
+from cgan.common.errors import EvaluationError
+from cgan.common.images import fit_to_resolution
+from cgan.common.progress import Progress
 from cgan.evaluation.judge_io import JUDGE_RESOLUTION, Judge
 from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 from cgan.inference.generator import ImageGenerator
-from cgan.training.data.folder import load_folder
-from cgan.training.data.images import fit_to_resolution
+from cgan.training.data import load_folder
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np
     """Index k of `names` -> the judge's index of the same class name (any case)."""
     wanted = {name.lower(): i for i, name in enumerate(judge_labels)}
     if sorted(name.lower() for name in names) != sorted(wanted):
-        raise TrainingError(f"the {what}'s labels {names} are not the judge's {judge_labels}")
+        raise EvaluationError(f"the {what}'s labels {names} are not the judge's {judge_labels}")
     return np.array([wanted[name.lower()] for name in names])
 
 
@@ -140,7 +141,7 @@ def add_imagenet_view(
         )
         return protocol
     except ImageNetError as exc:
-        raise TrainingError(str(exc)) from None
+        raise EvaluationError(str(exc)) from None
     for name, values in per_class.items():
         result["per_class"][name].update(values)
     network, sha = figures.pop("imagenet_network"), figures.pop("imagenet_weights_sha256")
@@ -155,34 +156,53 @@ def evaluate(
     real: bool = False,
     inception_weights: Path | None = None,
     imagenet: ImageNetView | None = None,
+    progress: bool = False,
 ) -> dict:
     """`source` is an exported .onnx, or with real=True a class folder of real images.
     With `inception_weights`, the standard FID and Inception Score are added; unless
-    `imagenet` disables it, the independent ImageNet-feature figures too."""
-    ref_images, ref_classes = real_samples(Path(protocol.reference), judge.labels, 10**9)
-    ref_features, _ = judge.features_and_predictions(ref_images)
-    if real:
-        images, classes = real_samples(source, judge.labels, protocol.samples_per_class)
-    else:
-        images, classes = generated_samples(source, judge.labels, protocol)
-    result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
-    extra = None if real else ImageGenerator(source, provider="cpu").info.extra
-    protocol = add_imagenet_view(
-        result,
-        protocol,
-        imagenet or ImageNetView(),
-        (images, classes),
-        (ref_images, ref_classes),
-        judge.labels,
-        extra,
-    )
-    if inception_weights is not None:
-        from cgan.evaluation.inception import fid_and_is
+    `imagenet` disables it, the independent ImageNet-feature figures too. `progress`
+    shows each stage as it starts (the whole takes minutes on a CPU)."""
+    view = imagenet or ImageNetView()
+    stages = 4 + view.enabled + (inception_weights is not None)
+    with Progress("cgan-eval", stages, "stages", enabled=progress, log_every_tenth=False) as shown:
+        stage = shown.stage
+        stage(f"reading the reference images ({protocol.reference})")
+        ref_images, ref_classes = real_samples(Path(protocol.reference), judge.labels, 10**9)
+        shown.advance()
+        stage(f"judge features of {len(ref_images)} reference images")
+        ref_features, _ = judge.features_and_predictions(ref_images)
+        shown.advance()
+        stage("reading the real images" if real else "generating the samples")
+        if real:
+            images, classes = real_samples(source, judge.labels, protocol.samples_per_class)
+        else:
+            images, classes = generated_samples(source, judge.labels, protocol)
+        shown.advance()
+        stage(f"judge features of {len(images)} samples")
+        result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
+        shown.advance()
+        extra = None if real else ImageGenerator(source, provider="cpu").info.extra
+        if view.enabled:
+            stage(f"ImageNet features of {len(images) + len(ref_images)} images")
+        protocol = add_imagenet_view(
+            result,
+            protocol,
+            view,
+            (images, classes),
+            (ref_images, ref_classes),
+            judge.labels,
+            extra,
+        )
+        shown.advance(view.enabled)
+        if inception_weights is not None:
+            from cgan.evaluation.inception import fid_and_is
 
-        result.update(fid_and_is(images, ref_images, inception_weights))
-    else:
-        result["fid_inception"] = None
-        result["inception_note"] = "not measured: no Inception weights file given"
+            stage("Inception features (FID, IS)")
+            result.update(fid_and_is(images, ref_images, inception_weights))
+            shown.advance()
+        else:
+            result["fid_inception"] = None
+            result["inception_note"] = "not measured: no Inception weights file given"
     result["source"] = str(source)
     result["kind"] = "real images" if real else "generated"
     result["samples"] = int(len(images))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgan.common.errors import TrainingError
+from cgan.common.errors import EvaluationError
 from cgan.evaluation.metrics import frechet_distance
 
 INCEPTION_SIZE = 299
@@ -15,7 +15,7 @@ INCEPTION_SIZE = 299
 
 def _network(weights: Path):
     if not weights.is_file():
-        raise TrainingError(
+        raise EvaluationError(
             f"no Inception weights file at {weights}: FID and IS need the "
             "InceptionV3 ImageNet weights (include_top) as a .weights.h5 file"
         )
@@ -24,7 +24,9 @@ def _network(weights: Path):
     try:
         model = keras.applications.InceptionV3(weights=str(weights), include_top=True)
     except Exception as exc:  # a wrong or damaged file
-        raise TrainingError(f"cannot load Inception weights {weights}: {str(exc)[:150]}") from None
+        raise EvaluationError(
+            f"cannot load Inception weights {weights}: {str(exc)[:150]}"
+        ) from None
     return keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cgan.common.errors import TrainingError
+from cgan.common.errors import EvaluationError
 from cgan.evaluation.judge import build_judge, feature_and_logit_model
 
 JUDGE_RESOLUTION = 32
@@ -49,7 +49,7 @@ def sidecar_path(weights: Path) -> Path:
 def load_judge(weights: Path) -> Judge:
     sidecar = sidecar_path(weights)
     if not weights.is_file() or not sidecar.is_file():
-        raise TrainingError(
+        raise EvaluationError(
             f"no judge at {weights} (and {sidecar.name}); train one with make judge"
         )
     report = json.loads(sidecar.read_text())
@@ -57,5 +57,5 @@ def load_judge(weights: Path) -> Judge:
     try:
         judge.load_weights(weights)
     except Exception as exc:  # h5py and Keras raise several types for bad files
-        raise TrainingError(f"cannot load the judge {weights}: {str(exc)[:150]}") from None
+        raise EvaluationError(f"cannot load the judge {weights}: {str(exc)[:150]}") from None
     return Judge(feature_and_logit_model(judge), list(report["labels"]), report, weights)

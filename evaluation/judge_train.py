@@ -1,6 +1,6 @@
 """`make judge`: train the CIFAR-10 judge on the train split, report its test accuracy.
 
-    python -m evaluation.judge_train --train ../shared/datasets/cifar10/train \
+    python -m cgan.evaluation.judge_train --train ../shared/datasets/cifar10/train \
         --test ../shared/datasets/cifar10/test --out evaluation/judge_cifar10.weights.h5
 """
 
@@ -13,12 +13,34 @@ import sys
 import time
 from pathlib import Path
 
+from cgan.common.cli import run_command
+from cgan.common.files import write_text_atomic
+from cgan.common.progress import Progress
 from cgan.evaluation import SHIPPED_JUDGE
-from cgan.training.quiet import quiet_tensorflow
+from cgan.training.runtime import quiet_tensorflow
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def progress_callback(shown: Progress):
+    """A Keras callback that advances `shown` per batch with the running loss and accuracy
+    (built here because keras is imported only once TensorFlow is quieted)."""
+    import keras
+
+    class ShowProgress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            shown.status({"epoch": epoch + 1})
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            shown.status(
+                {"loss": f"{logs.get('loss', 0):.3f}", "accuracy": f"{logs.get('accuracy', 0):.3f}"}
+            )
+            shown.advance()
+
+    return ShowProgress()
 
 
 def train_judge(
@@ -29,13 +51,13 @@ def train_judge(
     import numpy as np
     import tensorflow as tf
 
-    from cgan.common.errors import TrainingError
+    from cgan.common.errors import EvaluationError
     from cgan.evaluation.judge import build_judge
-    from cgan.training.data.folder import load_folder
+    from cgan.training.data import load_folder
 
     train, test = load_folder(train_dir, 32), load_folder(test_dir, 32)
     if train.names != test.names:
-        raise TrainingError(f"train labels {train.names} differ from test labels {test.names}")
+        raise EvaluationError(f"train labels {train.names} differ from test labels {test.names}")
     keras.utils.set_random_seed(seed)
     augment = keras.Sequential(
         [
@@ -66,7 +88,8 @@ def train_judge(
         metrics=["accuracy"],
     )
     started = time.time()
-    model.fit(train_ds, epochs=epochs, verbose=2)
+    with Progress("judge", epochs * -(-len(train) // batch), "batches") as shown:
+        model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[progress_callback(shown)])
     predicted = np.argmax(model.predict(test_ds, verbose=0), axis=1)
     per_class = {
         name: float(np.mean(predicted[test.labels == k] == k)) for k, name in enumerate(test.names)
@@ -89,8 +112,8 @@ def train_judge(
         "sha256": sha256(out),
         "note": "CIFAR-10 JPEG copy (lossy re-encoding of the original PNG pixels)",
     }
-    out.with_name(out.name.replace(".weights.h5", ".json")).write_text(
-        json.dumps(report, indent=2) + "\n"
+    write_text_atomic(
+        out.with_name(out.name.replace(".weights.h5", ".json")), json.dumps(report, indent=2) + "\n"
     )
     return report
 
@@ -106,15 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=32)
     args = parser.parse_args(argv)
-    from cgan.common.errors import TrainingError
 
-    try:
+    def body() -> int:
         report = train_judge(args.train, args.test, args.out, args.epochs, args.batch, args.width)
-    except TrainingError as exc:
-        print(f"judge: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"judge test accuracy {report['test_accuracy']:.4f} -> {args.out}")
-    return 0
+        print(f"judge test accuracy {report['test_accuracy']:.4f} -> {args.out}")
+        return 0
+
+    return run_command("judge", body)
 
 
 if __name__ == "__main__":

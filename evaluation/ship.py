@@ -14,8 +14,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, fail
-from cgan.common.errors import InferenceError
+from cgan.common.cli import OneLineArgumentParser, run_command
+from cgan.common.errors import EvaluationError
+from cgan.common.files import atomic_path
 from cgan.inference.default_model import shipped_model_path
 
 PROTOCOL_KEYS = (
@@ -33,7 +34,7 @@ def _metrics(model: Path) -> dict:
 
     metrics = ImageGenerator(model).info.metrics
     if not metrics or "accuracy" not in metrics or "frechet_distance" not in metrics:
-        raise InferenceError(f"{model} carries no evaluation; run cgan-eval {model} --embed")
+        raise EvaluationError(f"{model} carries no evaluation; run cgan-eval {model} --embed")
     return metrics
 
 
@@ -67,12 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("candidate", type=Path, help="an exported, evaluated .onnx")
     parser.add_argument("--dry-run", action="store_true", help="decide, copy nothing")
     args = parser.parse_args(argv)
+    return run_command("cgan-ship", lambda: ship(args.candidate, args.dry_run))
+
+
+def ship(candidate_path: Path, dry_run: bool) -> int:
+    """Copy the candidate (model, card, grid) over the shipped model when it is better."""
     target = shipped_model_path()
-    try:
-        candidate = _metrics(args.candidate)
-        shipped = _metrics(target) if target.is_file() else None
-    except InferenceError as exc:
-        return fail("cgan-ship", exc)
+    candidate = _metrics(candidate_path)
+    shipped = _metrics(target) if target.is_file() else None
     if shipped is None:
         replace, why = True, "no model is shipped yet"
     else:
@@ -80,14 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if not replace:
         print(f"kept the shipped model: {why}")
         return 0
-    if not args.dry_run:
+    if not dry_run:
         for suffix in (".onnx", ".md", ".png"):
-            source = args.candidate.with_suffix(suffix)
+            source = candidate_path.with_suffix(suffix)
             if source.is_file():
-                temporary = target.with_name(f".{target.stem}{suffix}.tmp")
-                shutil.copyfile(source, temporary)
-                temporary.replace(target.with_suffix(suffix))
-    print(f"{'would ship' if args.dry_run else 'shipped'} {args.candidate}: {why}")
+                with atomic_path(target.with_suffix(suffix)) as temporary:
+                    shutil.copyfile(source, temporary)
+    print(f"{'would ship' if dry_run else 'shipped'} {candidate_path}: {why}")
     return 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, fail
-from cgan.common.errors import InferenceError, TrainingError
+from cgan.common.cli import OneLineArgumentParser, run_command
+from cgan.common.errors import ExportError
+from cgan.common.run_dir import CONFIG_NAME, RunDir
 
 EXAMPLES = """\
 examples:
@@ -18,8 +20,6 @@ examples:
 
 
 def build_parser() -> OneLineArgumentParser:
-    import argparse
-
     parser = OneLineArgumentParser(
         prog="cgan-export",
         description=__doc__,
@@ -48,28 +48,27 @@ def build_parser() -> OneLineArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("cgan-export", lambda: export(args))
+
+
+def export(args: argparse.Namespace) -> int:
     out = args.output or Path("models") / f"{args.run_dir.resolve().name}.onnx"
-    if not (args.run_dir / "config.toml").is_file():
-        return fail("cgan-export", f"{args.run_dir} is not a run directory (no config.toml)")
-    from cgan.training.quiet import quiet_tensorflow
+    if not RunDir(args.run_dir).is_run():
+        raise ExportError(f"{args.run_dir} is not a run directory (no {CONFIG_NAME})")
+    from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
-    from cgan.export.exporter import ParityError, export_run
+    from cgan.export.exporter import export_run
 
-    try:
-        result = export_run(
-            args.run_dir,
-            out,
-            ema=not args.raw,
-            fp16=args.fp16,
-            opset=args.opset,
-            checkpoint=args.checkpoint,
-            card=not args.no_card,
-        )
-    except (TrainingError, InferenceError) as exc:
-        return fail("cgan-export", exc)
-    except ParityError as exc:
-        return fail("cgan-export", exc, code=1)
+    result = export_run(
+        args.run_dir,
+        out,
+        ema=not args.raw,
+        fp16=args.fp16,
+        opset=args.opset,
+        checkpoint=args.checkpoint,
+        card=not args.no_card,
+    )
     parity = ", ".join(f"batch {b}: {d:.2e}" for b, d in result.parity.items())
     print(
         f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, "

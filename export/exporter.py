@@ -1,29 +1,136 @@
-"""One export: restore, convert, prove parity, describe, check, write atomically, card."""
+"""One export: restore the generator from a run's checkpoint, convert it to ONNX through
+tf2onnx, prove the file computes what Keras computes, describe it with the export
+contract's metadata, check it, write it atomically and render its model card.
+
+`from_function` rather than `from_keras` (which breaks on some Keras 3 models); inputs
+noise float32 [B, latent] and label int64 [B], output image float32 [B, H, W, 3] in
+[-1, 1], no random op in the graph (onnxruntime cannot seed one).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import tempfile
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+import keras
+import numpy as np
 import onnx
+import tensorflow as tf
+import tf2onnx
 
-from cgan.common.errors import ExportError, TrainingError
+from cgan.common.cli import first_line
+from cgan.common.errors import ExportError
 from cgan.common.run_dir import RunDir
-from cgan.export.convert import DEFAULT_OPSET, attach_metadata, to_fp16, to_onnx
-from cgan.export.parity import max_abs_difference
-from cgan.export.restore import restore_generator
-from cgan.inference.metadata import ModelInfo
+from cgan.inference.card import write_card
+from cgan.inference.metadata import (
+    INPUT_LABEL,
+    INPUT_NOISE,
+    OUTPUT_IMAGE,
+    ModelInfo,
+    attach_metadata,
+    save_model,
+)
+from cgan.inference.session import open_session
+from cgan.training.config import TrainConfig, load_config
+from cgan.training.models import build_generator
 
+DEFAULT_OPSET = 17  # tf2onnx 1.17 fails at opset 19 and above
+PARITY_BATCHES = (1, 7, 64)
 PARITY_BOUND = {"fp32": 1e-4, "fp16": 2e-2}
 
 
+def find_checkpoint(run: RunDir, name: str | None = None) -> str:
+    if name:
+        if not re.fullmatch(r"ckpt-\d+", name):
+            raise ExportError(
+                f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500"
+            )
+        path = run.checkpoints / name
+        if not Path(f"{path}.index").is_file():
+            raise ExportError(f"checkpoint {name} not found in {run.checkpoints}")
+        return str(path)
+    prefixes = run.checkpoint_prefixes()
+    if not prefixes:
+        raise ExportError(f"{run.root} has no checkpoint to export (train it first)")
+    return str(prefixes[0])
+
+
+def restore_generator(
+    run_dir: str | Path, ema: bool = True, checkpoint: str | None = None
+) -> tuple[keras.Model, TrainConfig, str]:
+    """The EMA generator by default (the one that makes the best images), or the raw one."""
+    run = RunDir(Path(run_dir))
+    config = load_config(run.root)
+    path = find_checkpoint(run, checkpoint)
+    generator = build_generator(config.model_spec(), name="generator")
+    slot = {"ema_generator" if ema else "generator": generator}
+    try:
+        status = tf.train.Checkpoint(**slot).restore(path)
+        status.expect_partial().assert_existing_objects_matched()
+    except Exception as exc:  # TF raises OpError, IndexError, ValueError... for bad files
+        raise ExportError(
+            f"checkpoint {path} is unreadable or does not match the run's config: {first_line(exc)}"
+        ) from None
+    return generator, config, path
+
+
+def to_onnx(generator: keras.Model, latent_dim: int, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    signature = [
+        tf.TensorSpec([None, latent_dim], tf.float32, name=INPUT_NOISE),
+        tf.TensorSpec([None], tf.int64, name=INPUT_LABEL),
+    ]
+
+    @tf.function(input_signature=signature)
+    def generate(noise: tf.Tensor, label: tf.Tensor) -> dict[str, tf.Tensor]:
+        image = generator([noise, tf.cast(label, tf.int32)], training=False)
+        return {OUTPUT_IMAGE: tf.cast(image, tf.float32)}
+
+    model, _ = tf2onnx.convert.from_function(generate, input_signature=signature, opset=opset)
+    return model
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Half-precision weights and compute, float32 inputs and outputs (same contract)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    half = convert_float_to_float16(model, keep_io_types=True)
+    OnnxModel.graph_topological_sort(half.graph)  # the converter appends its input casts
+    return half
+
+
+def max_abs_difference(
+    generator: keras.Model,
+    onnx_bytes: bytes,
+    latent_dim: int,
+    num_classes: int,
+    batches: Sequence[int] = PARITY_BATCHES,
+    seed: int = 0,
+) -> dict[int, float]:
+    """Max |Keras - onnxruntime| per batch size, all batches through one session."""
+    session = open_session(onnx_bytes, "cpu")
+    rng = np.random.default_rng(seed)
+    differences = {}
+    for batch in batches:
+        noise = rng.standard_normal((batch, latent_dim)).astype(np.float32)
+        labels = rng.integers(0, num_classes, batch)
+        expected = np.asarray(generator([noise, labels.astype(np.int32)], training=False))
+        (actual,) = session.run(
+            [OUTPUT_IMAGE], {INPUT_NOISE: noise, INPUT_LABEL: labels.astype(np.int64)}
+        )
+        differences[batch] = float(np.max(np.abs(actual - expected)))
+    return differences
+
+
 class ParityError(ExportError):
-    """ONNX and Keras disagree beyond the bound: the export is refused."""
+    """ONNX and Keras disagree beyond the bound: the export is refused (exit code 1)."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -53,44 +160,17 @@ def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float, float 
     return step, epoch, float(hours) if isinstance(hours, (int, float)) else None
 
 
-def _evaluation(run: RunDir) -> dict | None:
-    path = run.root / "evaluation.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-
-
 def _check_writable(out: Path) -> None:
     if out.suffix != ".onnx":
-        raise TrainingError(f"the output {out} should end in .onnx")
+        raise ExportError(f"the output {out} should end in .onnx")
     if out.is_dir():
-        raise TrainingError(f"the output {out} is a directory")
+        raise ExportError(f"the output {out} is a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TrainingError(f"cannot create {out.parent}: {exc.strerror}") from None
+        raise ExportError(f"cannot create {out.parent}: {exc.strerror}") from None
     if not os.access(out.parent, os.W_OK):
-        raise TrainingError(f"cannot write to {out.parent}: permission denied")
-
-
-def write_atomically(model: onnx.ModelProto, out: Path) -> None:
-    """Write beside the target, then rename: a crash never leaves a half-written .onnx."""
-    descriptor, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(descriptor)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the model from other users
-        onnx.save_model(model, tmp)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise TrainingError(f"cannot write {out}: {exc.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        raise ExportError(f"cannot write to {out.parent}: permission denied")
 
 
 def export_run(
@@ -135,7 +215,6 @@ def export_run(
         project_version=project_version(),
         source_run=f"{run.root} ({Path(checkpoint_path).name})",
         parity_max_abs_diff=worst,
-        metrics=_evaluation(run),
         extra={
             "parity_by_batch": {str(k): v for k, v in parity.items()},
             "parity_bound": PARITY_BOUND[precision],
@@ -145,10 +224,8 @@ def export_run(
     )
     attach_metadata(model, info)
     onnx.checker.check_model(model, full_check=True)
-    write_atomically(model, out)
+    save_model(model, out)
     card_path = grid_path = None
     if card:
-        from cgan.export.card import write_card
-
         card_path, grid_path = write_card(out)
     return ExportResult(out, info, parity, card_path, grid_path)

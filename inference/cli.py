@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, fail, non_negative_int, positive_float
+from cgan.common.cli import OneLineArgumentParser, non_negative_int, positive_float, run_command
 from cgan.common.errors import InferenceError
 
 MAX_IMAGES = 10_000
@@ -72,8 +72,7 @@ def _labels(values: list[str]) -> list[str]:
 
 
 def _seeds(args: argparse.Namespace, label_count: int) -> list[int]:
-    from cgan.inference.generator import MAX_SEED
-    from cgan.inference.seeds import parse_seeds
+    from cgan.inference.requests import MAX_SEED, parse_seeds
 
     limit = MAX_IMAGES // max(1, label_count)
     if limit < 1:
@@ -144,10 +143,10 @@ def _print_info(generator, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from cgan.common.images import make_grid
     from cgan.inference.default_model import default_model_path
     from cgan.inference.generator import ImageGenerator
-    from cgan.inference.grid import make_grid
-    from cgan.inference.limits import check_request
+    from cgan.inference.requests import check_request
 
     started = time.perf_counter()
     labels = _labels(args.label)
@@ -222,17 +221,16 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except InferenceError as exc:
-        return fail("cgan-infer", exc)
-    except KeyboardInterrupt:
-        print("cgan-infer: interrupted", file=sys.stderr)
-        return 130
-    if report and args.json:
-        print(json.dumps(report, indent=2))
-    elif report:
-        for entry in report["files"]:
+    return run_command("cgan-infer", lambda: report(args))
+
+
+def report(args: argparse.Namespace) -> int:
+    """Run the request and say what was written (paths, or the JSON report)."""
+    result = run(args)
+    if result and args.json:
+        print(json.dumps(result, indent=2))
+    elif result:
+        for entry in result["files"]:
             print(entry["path"])
     return 0
 

@@ -17,12 +17,11 @@ from PIL import Image
 
 from cgan.common.cli import first_line
 from cgan.common.errors import InferenceError
-from cgan.inference.grid import make_grid, to_uint8
-from cgan.inference.limits import check_request
+from cgan.common.images import make_grid, to_uint8
 from cgan.inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
+from cgan.inference.requests import MAX_SEED, check_request
 from cgan.inference.session import open_session
 
-MAX_SEED = 2**32 - 1
 MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
 
 

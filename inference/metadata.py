@@ -1,5 +1,7 @@
 """The export contract's metadata: what an ONNX generator carries so that a client needs
-nothing else. Written by `cgan-export`, read by the inference API (no TensorFlow here).
+nothing else. Read by the inference API; written by `cgan-export` and `cgan-eval --embed`
+through `attach_metadata` and `save_model` below, which need the `onnx` package (the
+export and evaluation extras) but never TensorFlow.
 
 Each field is one `metadata_props` entry of the ONNX model, its value JSON-encoded, so that
 tools such as Netron show them one by one.
@@ -11,10 +13,15 @@ import json
 import math
 import unicodedata
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from cgan.common.errors import MetadataError
-from cgan.inference.limits import MAX_IMAGE_SIZE, MAX_LATENT_DIM
+from cgan.common.errors import CganError, MetadataError
+from cgan.common.files import atomic_path
+from cgan.inference.requests import MAX_IMAGE_SIZE, MAX_LATENT_DIM
+
+if TYPE_CHECKING:
+    import onnx
 
 MAX_LABEL_LENGTH = 100
 MAX_LABELS = 10_000
@@ -149,3 +156,40 @@ def _label_problem(label: str) -> str | None:
     if label != label.strip():
         return "it starts or ends with white space"
     return None
+
+
+def attach_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """Replace the model's metadata with `info` (one property per field)."""
+    del model.metadata_props[:]
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = (
+        f"cgan-label2image conditional generator ({info.arch}, "
+        f"{info.image_size}x{info.image_size}, {len(info.labels)} classes)"
+    )
+    model.producer_name = "cgan-label2image"
+    model.producer_version = info.project_version
+
+
+def save_model(model: onnx.ModelProto, out: Path) -> None:
+    """Write beside the target, then rename: a crash never leaves a half-written .onnx."""
+    import onnx
+
+    try:
+        with atomic_path(out) as temporary:
+            onnx.save_model(model, temporary)
+    except OSError as exc:
+        raise CganError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def embed_metrics(model_path: Path, metrics: dict[str, Any]) -> ModelInfo:
+    """Store evaluation figures in an exported model's metadata (the weights are untouched)."""
+    import onnx
+
+    model = onnx.load(model_path)
+    info = ModelInfo.from_props({p.key: p.value for p in model.metadata_props})
+    info.metrics = metrics
+    attach_metadata(model, info)
+    save_model(model, model_path)
+    return info

@@ -24,7 +24,7 @@ def _train_tiny_run(run_dir: Path, arch: str, steps: int = 4) -> Path:
     pytest.importorskip("tensorflow")
     from cgan.training.config import make_config
     from cgan.training.loop import train
-    from cgan.training.quiet import quiet_tensorflow
+    from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
     config = make_config(

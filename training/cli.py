@@ -10,11 +10,11 @@ from typing import Any
 
 from cgan.common.cli import (
     OneLineArgumentParser,
-    fail,
     non_negative_float,
     non_negative_int,
     open_fraction,
     positive_int,
+    run_command,
 )
 from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
@@ -190,21 +190,18 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = resolve_config(args)
-        from cgan.training.quiet import quiet_tensorflow
+    args = build_parser().parse_args(argv)
+    return run_command("cgan-train", lambda: run(args))
 
-        quiet_tensorflow()
-        from cgan.training.loop import train
 
-        result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
-    except TrainingError as exc:
-        return fail("cgan-train", exc)
-    except KeyboardInterrupt:
-        print("cgan-train: interrupted", file=sys.stderr)
-        return 130
+def run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    from cgan.training.runtime import quiet_tensorflow
+
+    quiet_tensorflow()
+    from cgan.training.loop import train
+
+    result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
     if result.stopped_by is not None:
         name = signal.Signals(result.stopped_by).name
         print(

@@ -11,16 +11,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from cgan.common.errors import TrainingError
+from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
 from cgan.training.data import LabelledImages, load_dataset
-from cgan.training.distribute import choose_strategy, describe
 from cgan.training.pipeline import make_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
-from cgan.training.signals import GracefulStop
+from cgan.training.runtime import GracefulStop, choose_strategy, describe
 from cgan.training.trainer import GANTrainer
 
 
@@ -83,38 +82,19 @@ class _MetricsWindow:
         return record
 
 
-class _Progress:
-    """A tqdm bar on a terminal, one plain line per log interval elsewhere."""
-
-    def __init__(self, start: int, total: int, enabled: bool) -> None:
-        self.bar = tqdm(
-            total=total,
-            initial=start,
-            unit="step",
-            dynamic_ncols=True,
-            disable=not enabled or not sys.stderr.isatty(),
-        )
-        self.lines = enabled and self.bar.disable
-
-    def advance(self) -> None:
-        self.bar.update(1)
-
-    def report(self, record: dict) -> None:
-        fields = {
+def _show(bar: Progress, record: dict) -> None:
+    """The newest losses beside the bar, and as a line of its own in a log."""
+    bar.status(
+        {
+            "epoch": f"{record['epoch']:.2f}",
             "img/s": f"{record['images_per_sec']:.0f}",
             "D": f"{record['d_loss']:.3f}",
             "G": f"{record['g_loss']:.3f}",
             "D(x)": f"{record['d_real']:.2f}",
             "D(G(z))": f"{record['d_fake']:.2f}",
         }
-        if self.lines:
-            text = " ".join(f"{k} {v}" for k, v in fields.items())
-            print(f"step {record['step']} epoch {record['epoch']:.2f} {text}", flush=True)
-        else:
-            self.bar.set_postfix(fields, refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
+    )
+    bar.line()
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
@@ -196,7 +176,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         while int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested:
             trainer.pretrain_step_fn(iterator)
 
-        bar = _Progress(start_step, config.steps, progress)
+        bar = Progress(
+            "cgan-train",
+            config.steps,
+            "steps",
+            initial=start_step,
+            enabled=progress,
+            log_every_tenth=False,
+        )
         window = _MetricsWindow(global_batch * config.d_steps)
         step, last_epoch = start_step, math.floor(epoch_of())
         checkpoint, saved_step = restored, (start_step if restored else None)
@@ -209,7 +196,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
                 if step % config.log_every == 0 or step == config.steps:
                     record = window.record(step, epoch_of(), cpu_seconds())
                     run.append_metrics(record)
-                    bar.report(record)
+                    _show(bar, record)
                 epoch = math.floor(epoch_of())
                 if epoch > last_epoch:
                     sample(run.sample_grid(epoch))

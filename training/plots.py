@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cgan.inference.grid import make_grid, to_uint8
+from cgan.common.images import make_grid, to_uint8
 
 
 def save_loss_curve(records: list[dict[str, Any]], path: Path) -> None:

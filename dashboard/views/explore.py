@@ -1,4 +1,4 @@
-"""Explore: what the noise and what the label control.
+"""The Explore page: what the noise and what the label control.
 
 The interpolation walks from one seed's noise to another's for a fixed class (the
 generator's own spherical path); the class sweep feeds the same noise to every class, so
@@ -10,23 +10,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cgan.dashboard import state
-from cgan.dashboard.feedback import error_box
 from cgan.dashboard.imaging import gif_bytes, grid_png
-from cgan.dashboard.loading import LoadedModel
-from cgan.dashboard.state import kept
-from cgan.dashboard.views.generate import seed_text
-from cgan.dashboard.views.sidebar import Settings
-from cgan.dashboard.views.widgets import NEW_SEED_ICON, download
-from cgan.inference.generator import MAX_SEED, ImageGenerator
+from cgan.dashboard.sidebar import Settings, page_inputs
+from cgan.dashboard.ui import download, error_box, kept, new_seed_button, seed_text
+from cgan.inference.generator import ImageGenerator
+from cgan.inference.requests import MAX_SEED
 
 SEED_A, SEED_B, SWEEP_SEED = "explore.seed_a", "explore.seed_b", "explore.sweep_seed"
 MAX_FRAMES = 32
 MAX_SWEEP_COLUMNS = 12
 
 
-def render(model: LoadedModel, settings: Settings) -> None:
-    generator = model.generator
+def render(generator: ImageGenerator, settings: Settings) -> None:
     st.subheader("Interpolation")
     with error_box():
         _interpolation(generator, settings)
@@ -45,13 +40,7 @@ def _interpolation(generator: ImageGenerator, settings: Settings) -> None:
     seed_a = int(a_col.number_input("From seed", 0, MAX_SEED, key=kept(SEED_A, 0)))
     seed_b = int(b_col.number_input("To seed", 0, MAX_SEED, key=kept(SEED_B, 1)))
     frames = int(frames_col.slider("Frames", 2, MAX_FRAMES, key=kept("explore.frames", 8)))
-    button_col.button(
-        "New seeds",
-        icon=NEW_SEED_ICON,
-        key="explore.new_seeds",
-        on_click=state.new_seed,
-        args=(SEED_A, SEED_B),
-    )
+    new_seed_button("New seeds", "explore.new_seeds", (SEED_A, SEED_B), where=button_col)
 
     images = generator.interpolate(
         generator.labels.index(label), seed_a, seed_b, frames, settings.truncation
@@ -101,13 +90,7 @@ def _class_sweep(generator: ImageGenerator, settings: Settings) -> None:
             "Noise vectors (columns)", 1, MAX_SWEEP_COLUMNS, key=kept("explore.sweep_columns", 4)
         )
     )
-    button_col.button(
-        "New seed",
-        icon=NEW_SEED_ICON,
-        key="explore.sweep_new_seed",
-        on_click=state.new_seed,
-        args=(SWEEP_SEED,),
-    )
+    new_seed_button("New seed", "explore.sweep_new_seed", (SWEEP_SEED,), where=button_col)
     seeds = range(seed, seed + columns)
     sweeps = [generator.class_sweep(s, settings.truncation) for s in seeds]
     # [seeds, classes, H, W, 3] -> one row per class, one column per noise vector
@@ -131,3 +114,7 @@ def _class_sweep(generator: ImageGenerator, settings: Settings) -> None:
         f"class-sweep-seeds{seeds[0]}-{seeds[-1]}.png",
         key="explore.download_sweep",
     )
+
+
+model, settings = page_inputs()
+render(model.generator, settings)

@@ -1,4 +1,4 @@
-"""Generate: a grid of one class, seed after seed, with PNG downloads.
+"""The Generate page: a grid of one class, seed after seed, with PNG downloads.
 
 Image k of the grid uses seed SEED + k, so a seed always gives the same image whatever
 the grid size, and the caption says which seeds are shown. Nothing here is cached: only
@@ -12,22 +12,21 @@ import time
 import numpy as np
 import streamlit as st
 
-from cgan.dashboard import state
-from cgan.dashboard.feedback import error_box
 from cgan.dashboard.imaging import enlarge, grid_png, png_bytes
 from cgan.dashboard.loading import LoadedModel
-from cgan.dashboard.state import kept
-from cgan.dashboard.views.sidebar import Settings
-from cgan.dashboard.views.widgets import NEW_SEED_ICON, download
-from cgan.inference.generator import MAX_SEED
+from cgan.dashboard.sidebar import Settings, page_inputs
+from cgan.dashboard.ui import (
+    LAST_GENERATION,
+    download,
+    error_box,
+    kept,
+    new_seed_button,
+    seed_text,
+)
+from cgan.inference.requests import MAX_SEED
 
 SEED_KEY = "generate.seed"
 MAX_SIDE = 16  # rows and columns: 256 images at most
-
-
-def seed_text(first: int, count: int) -> str:
-    """ "seed 7" or "seeds 7–106": how captions name the seeds shown."""
-    return f"seed {first}" if count == 1 else f"seeds {first}–{first + count - 1}"
 
 
 def render(model: LoadedModel, settings: Settings) -> None:
@@ -48,13 +47,7 @@ def render(model: LoadedModel, settings: Settings) -> None:
             help="Image k of the grid uses seed SEED + k.",
         )
     )
-    button_col.button(
-        "New seed",
-        icon=NEW_SEED_ICON,
-        key="generate.new_seed",
-        on_click=state.new_seed,
-        args=(SEED_KEY,),
-    )
+    new_seed_button("New seed", "generate.new_seed", (SEED_KEY,), where=button_col)
 
     count = rows * columns
     seeds = list(range(seed, seed + count))
@@ -67,11 +60,7 @@ def render(model: LoadedModel, settings: Settings) -> None:
         picture = grid_png(images, rows=rows, scale=scale)
         rendered = time.perf_counter()
         model_ms = (generated - started) * 1000
-        st.session_state[state.LAST_GENERATION] = {
-            "model": model.key,
-            "images": count,
-            "ms": model_ms,
-        }
+        st.session_state[LAST_GENERATION] = {"model": model.key, "images": count, "ms": model_ms}
         truncation = f"truncation {settings.truncation}" if settings.truncation else "no truncation"
         st.image(
             picture,
@@ -115,3 +104,6 @@ def _downloads(
         key="generate.download_image",
         where=image_col,
     )
+
+
+render(*page_inputs())

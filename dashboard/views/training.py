@@ -1,4 +1,4 @@
-"""Training: follow a run directory — loss curves, the per-epoch sample grids, its config.
+"""The Training page: follow a run directory — loss curves, the per-epoch sample grids, its config.
 
 Files are read on every rerun (nothing cached), so the page shows a run that is still
 training as it is now; the auto-refresh toggle reruns this part on a timer.
@@ -14,11 +14,16 @@ import streamlit as st
 from PIL import Image
 
 from cgan.common.run_dir import RunDir
-from cgan.dashboard.feedback import error_box
 from cgan.dashboard.imaging import png_bytes
-from cgan.dashboard.paths import REPO_ROOT, runs_dir
-from cgan.dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
-from cgan.dashboard.state import kept
+from cgan.dashboard.runs import (
+    config_of,
+    list_runs,
+    metrics_frame,
+    open_run,
+    runs_dir,
+    sample_epochs,
+)
+from cgan.dashboard.ui import error_box, kept, shown_path
 
 RUN_KEY = "training.run"
 EPOCH_KEY = "training.epoch"
@@ -38,24 +43,17 @@ COLORS = {
 }
 
 
-def _shown(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix() + "/"
-    except ValueError:
-        return f"{path}/"
-
-
 def render() -> None:
     root = runs_dir()
     names = list_runs(root)
     if not names:
         st.info(
-            f"No training runs under {_shown(root)} yet. Start one with `make train` "
+            f"No training runs under {shown_path(root)}/ yet. Start one with `make train` "
             "(or `cgan-train --run-dir runs/NAME`), or point CGAN_RUNS_DIR at a runs folder."
         )
         return
     pick, live_col = st.columns([4, 1], vertical_alignment="bottom")
-    name = pick.selectbox(f"Run in {_shown(root)}", names, key=kept(RUN_KEY, names[0], names))
+    name = pick.selectbox(f"Run in {shown_path(root)}/", names, key=kept(RUN_KEY, names[0], names))
     live = live_col.toggle(f"Auto-refresh ({REFRESH_S} s)", key=kept("training.live", False))
     with error_box():
         run = open_run(root, name)
@@ -63,7 +61,7 @@ def render() -> None:
 
 
 def _body(run: RunDir) -> None:
-    text, config = read_config(run)
+    text, config = config_of(run)
     frame = metrics_frame(run)
     _progress(run, config, frame)
     st.subheader("Loss curves")
@@ -156,3 +154,6 @@ def _samples(run: RunDir) -> None:
         caption=f"epoch {epoch} (of {len(epochs)} grid{'s' if len(epochs) > 1 else ''}): "
         "one row per class, the same noise every epoch",
     )
+
+
+render()

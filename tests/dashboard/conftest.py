@@ -10,10 +10,10 @@ from typing import NamedTuple
 
 import pytest
 
-from cgan.dashboard.paths import MODELS_ENV, REPO_ROOT, RUNS_ENV
+from cgan.dashboard.launch import APP
+from cgan.dashboard.loading import MODELS_ENV
+from cgan.dashboard.runs import RUNS_ENV
 from cgan.inference.default_model import ENV_VAR as MODEL_ENV
-
-APP = REPO_ROOT / "dashboard" / "app.py"
 
 
 @dataclass(frozen=True)

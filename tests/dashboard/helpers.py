@@ -8,6 +8,14 @@ from typing import Any
 
 from PIL import Image
 
+# The app's pages (st.Page files, relative to app.py), by the title the navigation shows.
+PAGES = {
+    "Generate": "views/generate.py",
+    "Explore": "views/explore.py",
+    "Inspect": "views/inspect_model.py",
+    "Training": "views/training.py",
+}
+
 
 def widget(at: Any, key: str) -> Any:
     """The widget with this key, wherever it is on the page (main area or sidebar)."""
@@ -16,11 +24,9 @@ def widget(at: Any, key: str) -> Any:
     return found[0]
 
 
-def show(at: Any, view: str) -> Any:
-    """Switch to the view whose label contains `view` and rerun."""
-    radio = widget(at, "view")
-    (label,) = [option for option in radio.options if view in option]
-    return radio.set_value(label).run()
+def show(at: Any, page: str) -> Any:
+    """Go to the page with this title, as its navigation link would, and rerun."""
+    return at.switch_page(PAGES[page]).run()
 
 
 def assert_clean(at: Any) -> None:

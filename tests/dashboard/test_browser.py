@@ -1,5 +1,6 @@
-"""End to end in a real browser: the Streamlit server in a subprocess, Debian's headless
-Chromium driven by Playwright. Skips when either is missing (never downloads a browser)."""
+"""End to end in a real browser: the app served by `cgan-dashboard` in a subprocess, from a
+folder with no Streamlit config, and Debian's headless Chromium driven by Playwright. Skips
+when either is missing (never downloads a browser)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import APP
 from tests.hostile_models import hostile_model
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,9 +54,16 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 SECRET = b"\x00\x00\x00?"  # float32 0.5: what a model with external data would read
 
 
+def _launcher() -> list[str]:
+    """The installed console script, or its module where scripts are not beside Python."""
+    script = Path(sys.executable).with_name("cgan-dashboard")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "cgan.dashboard.launch"]
+
+
 @pytest.fixture
 def server(dashboard_files, tmp_path) -> Iterator[str]:
-    """The app served from a working folder that holds a file no upload may read."""
+    """The app served by the launcher from a working folder with no .streamlit/config.toml
+    (so the launcher's defaults make it headless) that holds a file no upload may read."""
     workdir = tmp_path / "server-cwd"
     workdir.mkdir()
     (workdir / "secret.txt").write_bytes(SECRET)
@@ -65,23 +72,13 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
     log = tmp_path / "streamlit.log"
     env = {**os.environ, **dashboard_files.env()}
     command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.headless",
-        "true",
+        *_launcher(),
         "--server.address",
         "127.0.0.1",
         "--server.port",
         str(port),
         "--server.fileWatcherType",
         "none",
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.toolbarMode",
-        "viewer",
     ]
     with log.open("w") as stream:
         process = subprocess.Popen(
@@ -146,6 +143,13 @@ def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
     download.value.save_as(saved)
     assert saved.name.startswith("blue-triangle-seeds")
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.get_by_role("link", name="Training").click()  # st.navigation's top bar
+    page.get_by_text("Loss curves").wait_for()
+    assert page.url.endswith("/training")
+    page.get_by_role("link", name="Generate").click()
+    page.get_by_text("blue-triangle · seeds").wait_for()  # the class chosen before is kept
+    grid.wait_for(state="visible")
 
     screenshot = tmp_path / "dashboard-generate.png"
     page.screenshot(path=str(screenshot), full_page=True)

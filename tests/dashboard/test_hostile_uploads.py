@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from cgan.dashboard import state
+from cgan.dashboard import sidebar
 from cgan.dashboard.loading import UploadedModel
 from tests.dashboard.helpers import assert_clean, image_urls, one_error, show, widget
 from tests.hostile_models import hostile_model
@@ -36,7 +36,7 @@ def test_hostile_upload_is_one_error_box(app, tmp_path, monkeypatch, media, case
     (tmp_path / "secret.txt").write_bytes(secret)
     monkeypatch.chdir(tmp_path)  # where onnxruntime would look for a bytes model's data
     app.run()
-    app.session_state[state.UPLOAD] = UploadedModel(
+    app.session_state[sidebar.UPLOAD] = UploadedModel(
         "evil.onnx", hostile_model(**options).SerializeToString()
     )
     widget(app, "model.source").set_value("Upload").run()
@@ -48,19 +48,21 @@ def test_hostile_upload_is_one_error_box(app, tmp_path, monkeypatch, media, case
     assert_clean(app)
 
 
-def test_a_bug_in_a_view_is_one_line_and_logged(app, monkeypatch, caplog):
-    import cgan.dashboard.views.generate as generate_view
+def test_a_bug_in_a_page_is_one_line_and_logged(app, monkeypatch, caplog):
+    import cgan.dashboard.imaging as imaging
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug deep down\nwith a second line")
 
-    monkeypatch.setattr(generate_view, "grid_png", broken)
+    # The Generate page alone calls enlarge (for its single-image download); a page file
+    # is run afresh on every rerun, so it imports the patched function.
+    monkeypatch.setattr(imaging, "enlarge", broken)
     with caplog.at_level(logging.ERROR, logger="cgan.dashboard"):
         app.run()
     message = one_error(app)
     assert "ZeroDivisionError: a bug deep down" in message and "server log" in message
     assert any(record.exc_info for record in caplog.records)  # the traceback went to the log
-    show(app, "Explore")  # other views are unaffected
+    show(app, "Explore")  # other pages are unaffected
     assert_clean(app)
 
 
@@ -68,16 +70,14 @@ def test_a_grid_over_the_memory_cap_is_refused(app, tmp_path, monkeypatch):
     """A 1024px model at the largest zoom: 32 tiles would be 6 GiB of pixels."""
     model = hostile_model(labels=["cat", "dog"], image_size=1024)
     app.run()
-    app.session_state[state.UPLOAD] = UploadedModel("big.onnx", model.SerializeToString())
+    app.session_state[sidebar.UPLOAD] = UploadedModel("big.onnx", model.SerializeToString())
     widget(app, "model.source").set_value("Upload").run()
     app.select_slider(key="sampling.zoom").set_value("8").run()
     assert "the limit is 1 GiB" in one_error(app)
     assert not image_urls(app)
 
 
-def test_a_bug_outside_the_views_is_one_line_too(app, monkeypatch):
-    import cgan.dashboard.views.sidebar as sidebar
-
+def test_a_bug_outside_the_pages_is_one_line_too(app, monkeypatch):
     def broken():
         raise KeyError("sampling")
 

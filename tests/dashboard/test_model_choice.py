@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cgan.common.errors import InferenceError
-from cgan.dashboard import loading, state
+from cgan.dashboard import loading, sidebar
 from cgan.dashboard.loading import MAX_UPLOAD_BYTES, UploadedModel, check_upload, validate_upload
 from cgan.inference import default_model
 from tests.dashboard.helpers import assert_clean, image_urls, one_error, show, widget
@@ -65,7 +65,7 @@ def test_validate_upload_accepts_an_export(dashboard_files):
 
 def test_bad_upload_through_the_state_hook_shows_one_error(app):
     app.run()
-    app.session_state[state.UPLOAD] = UploadedModel("junk.onnx", JUNK)
+    app.session_state[sidebar.UPLOAD] = UploadedModel("junk.onnx", JUNK)
     widget(app, "model.source").set_value("Upload").run()
     assert "cannot load the model" in one_error(app)
     assert not image_urls(app)
@@ -81,13 +81,15 @@ def test_good_upload_through_the_state_hook_is_opened_once(app, dashboard_files,
         loading, "open_generator", lambda *a, **k: opened.append(1) or original(*a, **k)
     )
     app.run()
-    app.session_state[state.UPLOAD] = UploadedModel("mine.onnx", dashboard_files.model.read_bytes())
+    app.session_state[sidebar.UPLOAD] = UploadedModel(
+        "mine.onnx", dashboard_files.model.read_bytes()
+    )
     widget(app, "model.source").set_value("Upload").run()
     assert_clean(app)
     assert len(image_urls(app)) == 1
     assert any("Using mine.onnx (" in c.value for c in app.sidebar.caption)
     widget(app, "generate.new_seed").click().run()
-    app.session_state[state.UPLOAD] = UploadedModel(
+    app.session_state[sidebar.UPLOAD] = UploadedModel(
         "again.onnx",  # same bytes, same session
         dashboard_files.model.read_bytes(),
     )

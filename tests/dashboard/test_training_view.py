@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cgan.dashboard.feedback import DashboardError
-from cgan.dashboard.runs import list_runs, metrics_frame, open_run, read_config, sample_epochs
+from cgan.common.errors import DashboardError
+from cgan.dashboard.runs import config_of, list_runs, metrics_frame, open_run, sample_epochs
 from tests.dashboard.helpers import assert_clean, show, widget
 
 
@@ -28,7 +28,7 @@ def test_run_files_are_read(dashboard_files):
     assert list(frame["step"]) == [2, 4]
     assert {"d_loss", "g_loss", "d_real", "d_fake", "images_per_sec"} <= set(frame)
     assert sample_epochs(run) == [1, 2]
-    text, config = read_config(run)
+    text, config = config_of(run)
     assert 'arch = "sngan"' in text and config["labels"][0] == "red-disc"
 
 

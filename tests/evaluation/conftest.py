@@ -12,7 +12,7 @@ from PIL import Image
 
 @pytest.fixture(scope="session")
 def synthetic_reference(tmp_path_factory) -> Path:
-    from cgan.training.data.synthetic import make_shapes
+    from cgan.training.shapes import make_shapes
 
     data = make_shapes(3, 60, 32, seed=11)
     root = tmp_path_factory.mktemp("reference")
@@ -27,13 +27,13 @@ def synthetic_reference(tmp_path_factory) -> Path:
 def tiny_judge(tmp_path_factory) -> Path:
     """A judge trained for a few seconds: enough to tell the shapes' colours apart."""
     pytest.importorskip("tensorflow")
-    from cgan.training.quiet import quiet_tensorflow
+    from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
     import keras
 
     from cgan.evaluation.judge import build_judge
-    from cgan.training.data.synthetic import make_shapes
+    from cgan.training.shapes import make_shapes
 
     data = make_shapes(3, 100, 32, seed=5)
     order = sorted(data.names)  # as a class-folder dataset would name them

@@ -139,7 +139,7 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
 def test_shipped_judge_knows_cifar10(cifar10_dir):
     from cgan.evaluation import SHIPPED_JUDGE
     from cgan.evaluation.judge_io import load_judge
-    from cgan.training.data.folder import load_folder
+    from cgan.training.data import load_folder
 
     judge = load_judge(SHIPPED_JUDGE)
     assert judge.labels == sorted(judge.labels) and len(judge.labels) == 10

@@ -13,7 +13,7 @@ from PIL import Image
 
 pytest.importorskip("tf2onnx")
 
-from cgan.common.errors import TrainingError  # noqa: E402
+from cgan.common.errors import ExportError  # noqa: E402
 from cgan.export import exporter  # noqa: E402
 from cgan.export.exporter import ParityError, export_run  # noqa: E402
 from cgan.inference.generator import ImageGenerator  # noqa: E402
@@ -111,7 +111,7 @@ def test_run_without_checkpoints(tiny_runs, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(tiny_runs["sngan"] / "config.toml", run)
-    with pytest.raises(TrainingError, match="has no checkpoint"):
+    with pytest.raises(ExportError, match="has no checkpoint"):
         export_run(run, tmp_path / "x.onnx")
 
 
@@ -120,7 +120,7 @@ def test_corrupt_checkpoint(tiny_runs, tmp_path):
     shutil.copytree(tiny_runs["sngan"], run)
     for data in (run / "checkpoints").glob("*.data-*"):
         data.write_bytes(b"\0garbage" * 10)
-    with pytest.raises(TrainingError, match="unreadable"):
+    with pytest.raises(ExportError, match="unreadable"):
         export_run(run, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
 
@@ -128,10 +128,10 @@ def test_corrupt_checkpoint(tiny_runs, tmp_path):
 def test_unwritable_outputs(tiny_runs, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
-    with pytest.raises(TrainingError, match="cannot create"):
+    with pytest.raises(ExportError, match="cannot create"):
         export_run(tiny_runs["sngan"], blocker / "model.onnx")
     (tmp_path / "dir.onnx").mkdir()
-    with pytest.raises(TrainingError, match="is a directory"):
+    with pytest.raises(ExportError, match="is a directory"):
         export_run(tiny_runs["sngan"], tmp_path / "dir.onnx")
 
 

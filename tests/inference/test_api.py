@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cgan.common.errors import InferenceError, MetadataError
+from cgan.common.images import make_grid, to_uint8
 from cgan.inference.generator import ImageGenerator, noise_for_seed, slerp
-from cgan.inference.grid import make_grid, to_uint8
-from cgan.inference.seeds import parse_seeds
+from cgan.inference.requests import parse_seeds
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from cgan.common.errors import TrainingError
 from cgan.training.data import load_dataset
-from cgan.training.data.synthetic import make_shapes
+from cgan.training.shapes import make_shapes
 
 from .helpers import write_image
 

@@ -18,7 +18,7 @@ from cgan.common.run_dir import (
 )
 from cgan.training.config import load_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
-from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.runtime import quiet_tensorflow  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -125,11 +125,11 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
 
 
 def test_checkpoint_name_cannot_leave_the_run(run_copy):
-    from cgan.common.errors import TrainingError
-    from cgan.export.restore import restore_generator
+    from cgan.common.errors import ExportError
+    from cgan.export.exporter import restore_generator
 
     for name in ("../../etc/passwd", "/tmp/ckpt-3", "ckpt-3/../../x"):
-        with pytest.raises(TrainingError, match="give a checkpoint name such as ckpt-500"):
+        with pytest.raises(ExportError, match="give a checkpoint name such as ckpt-500"):
             restore_generator(run_copy, checkpoint=name)
 
 

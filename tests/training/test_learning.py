@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from cgan.training.data.synthetic import make_shapes  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
-from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.runtime import quiet_tensorflow  # noqa: E402
+from cgan.training.shapes import make_shapes  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -30,8 +30,8 @@ def _mean_colours(images_uint8: np.ndarray) -> np.ndarray:
 def test_short_run_learns_the_conditioning(tmp_path):
     import keras
 
+    from cgan.common.images import to_uint8
     from cgan.common.run_dir import RunDir
-    from cgan.inference.grid import to_uint8
     from cgan.training.config import load_config
     from cgan.training.models import build_generator
     from cgan.training.trainer import GANTrainer

@@ -13,7 +13,7 @@ pytest.importorskip("tensorflow")
 from cgan.common.run_dir import RunDir  # noqa: E402
 from cgan.training.config import load_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
-from cgan.training.quiet import quiet_tensorflow  # noqa: E402
+from cgan.training.runtime import quiet_tensorflow  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 

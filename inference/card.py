@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cgan.common.files import atomic_path, write_text_atomic
 from cgan.inference.generator import ImageGenerator
 from cgan.inference.metadata import ModelInfo
 
@@ -41,9 +42,9 @@ def write_card(onnx_path: Path) -> tuple[Path, Path]:
     generator = ImageGenerator(onnx_path, provider="cpu")
     info = generator.info
     grid_path = onnx_path.with_suffix(".png")
-    grid_path_tmp = grid_path.with_suffix(".tmp.png")
-    generator.class_grid(CARD_SEEDS, scale=max(1, 64 // info.image_size)).save(grid_path_tmp)
-    grid_path_tmp.replace(grid_path)
+    with atomic_path(grid_path) as temporary:
+        grid = generator.class_grid(CARD_SEEDS, scale=max(1, 64 // info.image_size))
+        grid.save(temporary, format="PNG")
     size_mb = onnx_path.stat().st_size / 1e6
     card = f"""# {onnx_path.stem}
 
@@ -81,7 +82,7 @@ fields above are in the file's metadata (`cgan-infer --info --model {onnx_path.n
 
 {_metrics_section(info.metrics)}"""
     card_path = onnx_path.with_suffix(".md")
-    card_path.write_text(card)
+    write_text_atomic(card_path, card)
     return card_path, grid_path
 
 

@@ -1,5 +1,12 @@
-"""The sidebar: which model to use and on what provider, and the sampling settings that
-every view shares (truncation, zoom)."""
+"""The sidebar, drawn by app.py on every page: which model to use and on what provider, and
+the sampling settings the pages share (truncation, zoom); and how app.py hands the loaded
+model to the page that runs next.
+
+An uploaded model travels through one session-state key, UPLOAD: the file uploader's
+callback puts an UploadedModel there and the model picker reads it. That keeps the rest of
+the app independent of the upload widget, and gives tests (and any other front end) one
+clean place to hand a model in.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,16 @@ from pathlib import Path
 import streamlit as st
 
 from cgan.common.errors import InferenceError
-from cgan.dashboard import state
-from cgan.dashboard.feedback import file_size
 from cgan.dashboard.imaging import auto_zoom
-from cgan.dashboard.loading import LoadedModel, UploadedModel, load_file, load_upload
-from cgan.dashboard.paths import REPO_ROOT, list_models, models_dir
+from cgan.dashboard.loading import (
+    LoadedModel,
+    UploadedModel,
+    list_models,
+    load_file,
+    load_upload,
+    models_dir,
+)
+from cgan.dashboard.ui import file_size, kept, shown_path
 from cgan.inference.default_model import ENV_VAR as MODEL_ENV
 from cgan.inference.default_model import default_model_path
 from cgan.inference.session import PROVIDERS
@@ -24,6 +36,9 @@ SOURCES = (SHIPPED, FOLDER, UPLOADED)
 SOURCE_KEY = "model.source"
 FOLDER_KEY = "model.file"
 PROVIDER_KEY = "model.provider"
+UPLOAD = "model.upload"
+UPLOAD_WIDGET = "model.upload_widget"
+PAGE_INPUTS = "page.inputs"  # (LoadedModel, Settings) for this run's model page
 TRUNCATIONS: tuple[str | float, ...] = (
     "off",
     2.0,
@@ -61,13 +76,26 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class Settings:
-    """Sampling settings shared by the Generate and Explore views."""
+    """Sampling settings shared by the Generate and Explore pages."""
 
     truncation: float | None = None
     zoom: int | None = None  # None: about 96 pixels a tile
 
     def scale_for(self, image_size: int) -> int:
         return self.zoom or auto_zoom(image_size)
+
+
+def hand_over(model: LoadedModel, settings: Settings) -> None:
+    """app.py, before it runs a model page: what that page will draw with.
+
+    A page file is run by st.navigation, not called, so it cannot take arguments; session
+    state is per browser session, so two users never see each other's model."""
+    st.session_state[PAGE_INPUTS] = (model, settings)
+
+
+def page_inputs() -> tuple[LoadedModel, Settings]:
+    """In a model page: the model and settings app.py handed over in this run."""
+    return st.session_state[PAGE_INPUTS]
 
 
 def shipped_model() -> Path | None:
@@ -78,11 +106,10 @@ def shipped_model() -> Path | None:
         return None
 
 
-def _shown(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
+def remember_upload() -> None:
+    """on_change of the uploader: keep the bytes (or forget them when it is cleared)."""
+    file = st.session_state.get(UPLOAD_WIDGET)
+    st.session_state[UPLOAD] = None if file is None else UploadedModel(file.name, file.getvalue())
 
 
 def _from_folder() -> Path | None:
@@ -90,13 +117,13 @@ def _from_folder() -> Path | None:
     models = list_models(folder)
     if not models:
         st.warning(
-            f"No .onnx file under {_shown(folder)}/. Export one with `make export`, "
+            f"No .onnx file under {shown_path(folder)}/. Export one with `make export`, "
             "point CGAN_MODELS_DIR at a folder of models, or upload a file."
         )
         return None
     names = [path.relative_to(folder).as_posix() for path in models]
     name = st.selectbox(
-        f"Model in {_shown(folder)}/", names, key=state.kept(FOLDER_KEY, names[0], names)
+        f"Model in {shown_path(folder)}/", names, key=kept(FOLDER_KEY, names[0], names)
     )
     return folder / name
 
@@ -105,11 +132,11 @@ def _from_upload() -> UploadedModel | None:
     st.file_uploader(
         "Exported generator (.onnx)",
         type=["onnx"],
-        key=state.UPLOAD_WIDGET,
-        on_change=state.remember_upload,
+        key=UPLOAD_WIDGET,
+        on_change=remember_upload,
         help="A file written by cgan-export; it is checked before use.",
     )
-    upload = st.session_state.get(state.UPLOAD)
+    upload = st.session_state.get(UPLOAD)
     if upload is None:
         st.info("Upload an .onnx file made by `cgan-export`.")
         return None
@@ -132,7 +159,7 @@ def pick_model() -> ModelChoice | None:
         return ModelChoice(upload=upload, provider=provider) if upload else None
     if source == SHIPPED and shipped is not None:
         origin = f"${MODEL_ENV}" if os.environ.get(MODEL_ENV) else "the package"
-        st.caption(f"{_shown(shipped)} (from {origin})")
+        st.caption(f"{shown_path(shipped)} (from {origin})")
         return ModelChoice(path=shipped, provider=provider)
     if source == SHIPPED:
         st.info("No model is shipped with this install; using the models folder instead.")

@@ -1,19 +1,87 @@
-"""Class-folder datasets, ROOT/<label>/*.jpg: CIFAR-10's shared copy and what the scraper writes."""
+"""Datasets as in-memory uint8 arrays plus label names: CIFAR-10 through keras.datasets
+(the path users with internet access take), a class-folder dataset ROOT/<label>/*.jpg (the
+shared CIFAR-10 copy and what `cgan-scrape build` writes), or the synthetic shapes of
+`cgan.training.shapes`. The tf.data pipeline that streams them is `cgan.training.pipeline`.
+"""
 
 from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cgan.common.cli import first_line
 from cgan.common.errors import TrainingError
-from cgan.training.data.images import centre_crop_resize
-from cgan.training.data.source import LabelledImages
+from cgan.common.images import IMAGE_SUFFIXES, centre_crop_resize, fit_to_resolution, is_image_file
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+@dataclass
+class LabelledImages:
+    """uint8 images [N, H, W, 3], int32 labels [N], and the label names in index order."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+    skipped: list[str] = field(default_factory=list)  # unreadable files, for the report
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=len(self.names))
+        return dict(zip(self.names, counts.tolist(), strict=True))
+
+
+def load_dataset(
+    data: str,
+    resolution: int,
+    *,
+    seed: int = 0,
+    synthetic_classes: int = 10,
+    synthetic_per_class: int = 200,
+    workers: int = 8,
+) -> LabelledImages:
+    """`data` is "cifar10", "synthetic" or the path of a class-folder dataset."""
+    if data == "synthetic":
+        from cgan.training.shapes import make_shapes
+
+        return make_shapes(synthetic_classes, synthetic_per_class, resolution, seed=seed)
+    if data == "cifar10":
+        return load_cifar10(resolution)
+    return load_folder(data, resolution, workers=workers)
+
+
+CIFAR10_LABELS = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+def load_cifar10(resolution: int) -> LabelledImages:
+    import keras
+
+    try:
+        (images, labels), _ = keras.datasets.cifar10.load_data()
+    except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
+        raise TrainingError(
+            f"could not download CIFAR-10 ({first_line(exc, 120)}); without internet, pass "
+            "--data PATH to a class-folder copy such as ../shared/datasets/cifar10/train"
+        ) from None
+    if resolution != images.shape[1]:
+        images = np.stack([fit_to_resolution(image, resolution) for image in images])
+    return LabelledImages(images, labels.reshape(-1).astype(np.int32), list(CIFAR10_LABELS))
 
 
 def find_images(root: Path) -> dict[str, list[Path]]:
@@ -29,9 +97,7 @@ def find_images(root: Path) -> dict[str, list[Path]]:
         )
     found = {}
     for folder in classes:
-        files = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
         if not files:
             raise TrainingError(
                 f"class folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"

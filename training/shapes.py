@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cgan.training.data.source import LabelledImages
+from cgan.training.data import LabelledImages
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring")
 COLOURS = {
