@@ -199,7 +199,7 @@ def evaluate(variants: list[Variant]) -> None:
     from cgan.common.images import to_uint8
     from cgan.evaluation import SHIPPED_JUDGE
     from cgan.evaluation.evaluate import Protocol, measure, real_samples, to_judge_indices
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
     from cgan.export.exporter import restore_generator
     from cgan.inference.generator import noise_for_seed
 

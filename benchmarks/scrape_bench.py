@@ -1,7 +1,7 @@
 """Throughput and peak memory of the whole gather pipeline, against a local server.
 
 Serves N distinct JPEGs through the four fake APIs on 127.0.0.1, runs the
-real ``cgan-scrape`` CLI at high concurrency in a child process and reports
+real `cgan-scrape` CLI at high concurrency in a child process and reports
 images/s (end to end and crawl only) and the child's peak RSS. Nothing
 leaves the machine.
 
@@ -21,7 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cgan.scraping.localsource import LocalSource, make_jpeg
+# The fake APIs are test scaffolding, kept out of the installed package: import them from
+# the repository's tests/ folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.scraping.fake_apis import PIXABAY_TEST_KEY, LocalSource, make_jpeg  # noqa: E402
 
 SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
 LABELS = ("cat", "dog")
@@ -46,14 +50,15 @@ def main() -> int:
         out = Path(tmp) / "bench"
         settings = {
             **server.settings(),
-            "PIXABAY_API_KEY": "local-test-key",
+            "PIXABAY_API_KEY": PIXABAY_TEST_KEY,
             "AUTOTHROTTLE_ENABLED": "False",
             "DOWNLOAD_DELAY": "0",
             "CONCURRENT_REQUESTS": str(args.concurrency),
             "CONCURRENT_REQUESTS_PER_DOMAIN": str(args.concurrency),
             "REACTOR_THREADPOOL_MAXSIZE": "4",
         }
-        cmd = [sys.executable, "-m", "scraping", "--labels", *LABELS, "--limit", str(per_label)]
+        cmd = [sys.executable, "-m", "cgan.scraping", "--labels", *LABELS]
+        cmd += ["--limit", str(per_label), "--quiet"]
         cmd += ["--out", str(out), "--min-size", "64", "--log-level", "INFO"]
         for key, value in settings.items():
             cmd += ["-s", f"{key}={value}"]

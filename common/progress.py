@@ -2,7 +2,9 @@
 
 On a terminal it is a tqdm bar with a live status (images/s, losses, kept/limit per
 label); in a log file, where a redrawn bar is noise, it is one plain line per tenth of
-the work, so `nohup` and CI logs stay readable.
+the work, so `nohup` and CI logs stay readable. Work made of a few long stages (export,
+evaluation) logs a line when a stage ends, so input that fails in the first stage still
+gives the one error line and nothing else.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Progress:
         self.log_every_tenth = log_every_tenth
         self.live = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
         self._status: dict[str, str] = {}
+        self._stage: tuple[str, float] | None = None
         self._next_share = 0.1
         self._bar = (
             tqdm(
@@ -73,12 +76,19 @@ class Progress:
                 self._next_share = (int(share * 10) + 1) / 10
 
     def stage(self, text: str) -> None:
-        """Name the part of the work that starts now (a line of its own in a log)."""
+        """Name the part of the work that starts now; in a log, the one before is reported
+        as done (with its duration) and this one when it ends."""
+        self._end_stage()
+        self._stage = (text, time.monotonic())
         self.status({"now": text})
         if self._bar is not None:
             self._bar.refresh()
-        else:
-            self.line()
+
+    def _end_stage(self) -> None:
+        if self._stage is not None and self._bar is None and self.enabled:
+            text, started = self._stage
+            print(f"{self.prog}: {text} ({time.monotonic() - started:.1f} s)", file=self.stream)
+        self._stage = None
 
     def line(self) -> None:
         """One plain line with the count, the rate and the status (for logs)."""
@@ -100,5 +110,7 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            self._end_stage()  # a failed stage is reported by its error, not as done
         self.close()

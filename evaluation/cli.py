@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     from cgan.common.imagenet.labelmap import parse_assignments
     from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
 
     view = ImageNetView(not args.no_imagenet, args.imagenet_weights, parse_assignments(args.synset))
     judge = load_judge(args.judge)

@@ -13,7 +13,7 @@ import numpy as np
 from cgan.common.errors import EvaluationError
 from cgan.common.images import fit_to_resolution
 from cgan.common.progress import Progress
-from cgan.evaluation.judge_io import JUDGE_RESOLUTION, Judge
+from cgan.evaluation.judge import JUDGE_RESOLUTION, Judge
 from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 from cgan.inference.generator import ImageGenerator
 from cgan.training.data import load_folder
@@ -58,10 +58,9 @@ def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np
 
 
 def generated_samples(
-    model: Path, judge_labels: list[str], protocol: Protocol
+    generator: ImageGenerator, judge_labels: list[str], protocol: Protocol
 ) -> tuple[np.ndarray, np.ndarray]:
     """samples_per_class images of every class; classes as the judge's indices."""
-    generator = ImageGenerator(model, provider="auto", batch_size=500)
     mapping = to_judge_indices(generator.labels, judge_labels, "model")
     seeds = list(range(protocol.first_seed, protocol.first_seed + protocol.samples_per_class))
     classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
@@ -163,6 +162,10 @@ def evaluate(
     `imagenet` disables it, the independent ImageNet-feature figures too. `progress`
     shows each stage as it starts (the whole takes minutes on a CPU)."""
     view = imagenet or ImageNetView()
+    # Bad input fails here, before minutes of work and before any progress line.
+    generator = None if real else ImageGenerator(source, provider="auto", batch_size=500)
+    if real and not Path(source).is_dir():
+        raise EvaluationError(f"--real {source} does not exist or is not a folder")
     stages = 4 + view.enabled + (inception_weights is not None)
     with Progress("cgan-eval", stages, "stages", enabled=progress, log_every_tenth=False) as shown:
         stage = shown.stage
@@ -176,12 +179,12 @@ def evaluate(
         if real:
             images, classes = real_samples(source, judge.labels, protocol.samples_per_class)
         else:
-            images, classes = generated_samples(source, judge.labels, protocol)
+            images, classes = generated_samples(generator, judge.labels, protocol)
         shown.advance()
         stage(f"judge features of {len(images)} samples")
         result = measure(images, classes, (ref_features, ref_classes), judge, protocol)
         shown.advance()
-        extra = None if real else ImageGenerator(source, provider="cpu").info.extra
+        extra = None if generator is None else generator.info.extra
         if view.enabled:
             stage(f"ImageNet features of {len(images) + len(ref_images)} images")
         protocol = add_imagenet_view(

@@ -1,16 +1,26 @@
-"""The judge: a small CIFAR-10 classifier whose penultimate layer is the feature space.
+"""The judge: a small CIFAR-10 classifier whose penultimate layer is the feature space,
+and how a trained one is loaded (weights plus the JSON sidecar that names its labels).
 
 The standard Inception weights cannot be downloaded on machines without internet, so the
-project trains its own judge; it both checks that an image shows the requested class and
-supplies features for Frechet distance and precision/recall. keras.layers only.
+project trains its own judge (`make judge`); it both checks that an image shows the
+requested class and supplies features for Frechet distance and precision/recall.
+keras.layers only.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import keras
+import numpy as np
 from keras import layers
 
+from cgan.common.errors import EvaluationError
+
 FEATURES_LAYER = "features"
+JUDGE_RESOLUTION = 32
 
 
 def build_judge(num_classes: int = 10, resolution: int = 32, width: int = 64) -> keras.Model:
@@ -31,3 +41,49 @@ def build_judge(num_classes: int = 10, resolution: int = 32, width: int = 64) ->
 def feature_and_logit_model(judge: keras.Model) -> keras.Model:
     """One forward pass giving both the features and the class logits."""
     return keras.Model(judge.input, [judge.get_layer(FEATURES_LAYER).output, judge.output])
+
+
+@dataclass
+class Judge:
+    """Features and class predictions for uint8 images, plus what identifies the network."""
+
+    model: keras.Model
+    labels: list[str]
+    report: dict
+    path: Path
+
+    def describe(self) -> str:
+        accuracy = self.report.get("test_accuracy")
+        score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+        return f"cgan judge {self.path.name} (sha256 {self.report.get('sha256', '?')[:12]}{score})"
+
+    def features_and_predictions(
+        self, images: np.ndarray, batch: int = 500
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [N, 32, 32, 3] -> features [N, 256] float32, predicted class [N]."""
+        features, predictions = [], []
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch].astype(np.float32) / 127.5 - 1.0
+            f, logits = self.model(chunk, training=False)
+            features.append(np.asarray(f))
+            predictions.append(np.argmax(np.asarray(logits), axis=1))
+        return np.concatenate(features), np.concatenate(predictions)
+
+
+def sidecar_path(weights: Path) -> Path:
+    return weights.with_name(weights.name.replace(".weights.h5", ".json"))
+
+
+def load_judge(weights: Path) -> Judge:
+    sidecar = sidecar_path(weights)
+    if not weights.is_file() or not sidecar.is_file():
+        raise EvaluationError(
+            f"no judge at {weights} (and {sidecar.name}); train one with make judge"
+        )
+    report = json.loads(sidecar.read_text())
+    judge = build_judge(len(report["labels"]), JUDGE_RESOLUTION, report["width"])
+    try:
+        judge.load_weights(weights)
+    except Exception as exc:  # h5py and Keras raise several types for bad files
+        raise EvaluationError(f"cannot load the judge {weights}: {str(exc)[:150]}") from None
+    return Judge(feature_and_logit_model(judge), list(report["labels"]), report, weights)

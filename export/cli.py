@@ -68,6 +68,7 @@ def export(args: argparse.Namespace) -> int:
         opset=args.opset,
         checkpoint=args.checkpoint,
         card=not args.no_card,
+        progress=True,
     )
     parity = ", ".join(f"batch {b}: {d:.2e}" for b, d in result.parity.items())
     print(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -25,6 +25,7 @@ import tf2onnx
 
 from cgan.common.cli import first_line
 from cgan.common.errors import ExportError
+from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.inference.card import write_card
 from cgan.inference.metadata import (
@@ -181,14 +182,32 @@ def export_run(
     opset: int = DEFAULT_OPSET,
     checkpoint: str | None = None,
     card: bool = True,
+    progress: bool = False,
 ) -> ExportResult:
-    run = RunDir(run_dir)
+    """Export `run_dir` to `out`; `progress` names each stage on stderr as it starts."""
+    with Progress("cgan-export", None, "stages", enabled=progress) as shown:
+        return _export(RunDir(run_dir), out, ema, fp16, opset, checkpoint, card, shown.stage)
+
+
+def _export(
+    run: RunDir,
+    out: Path,
+    ema: bool,
+    fp16: bool,
+    opset: int,
+    checkpoint: str | None,
+    card: bool,
+    stage: Callable[[str], None],
+) -> ExportResult:
     _check_writable(out)
+    stage(f"restoring the {'EMA ' if ema else ''}generator from {run.checkpoints}")
     generator, config, checkpoint_path = restore_generator(run.root, ema=ema, checkpoint=checkpoint)
+    stage(f"converting to ONNX (opset {opset})")
     model = to_onnx(generator, config.latent_dim, opset)
     precision = "fp16" if fp16 else "fp32"
     if fp16:
         model = to_fp16(model)
+    stage("checking parity with Keras")
     parity = max_abs_difference(
         generator, model.SerializeToString(), config.latent_dim, len(config.labels)
     )
@@ -227,5 +246,6 @@ def export_run(
     save_model(model, out)
     card_path = grid_path = None
     if card:
+        stage("rendering the model card with onnxruntime")
         card_path, grid_path = write_card(out)
     return ExportResult(out, info, parity, card_path, grid_path)

@@ -1,12 +1,12 @@
 """Which URLs the crawl may fetch: http(s) only, and only public addresses.
 
 Image URLs are written by strangers (anyone can post a reddit link; Openverse
-indexes third-party sites). Fetched blindly, ``file:///home/me/photo.jpg``
-would be read from the local disk, and ``http://169.254.169.254/...`` (cloud
-metadata), ``http://192.168.1.1/`` or ``http://localhost:6379/`` would be
+indexes third-party sites). Fetched blindly, `file:///home/me/photo.jpg`
+would be read from the local disk, and `http://169.254.169.254/...` (cloud
+metadata), `http://192.168.1.1/` or `http://localhost:6379/` would be
 requested from inside the operator's network, with the answers saved into a
 dataset. These pure functions say why such a URL is refused;
-:mod:`scraping.urlguard` applies them to every request.
+UrlGuardMiddleware (middlewares.py) applies them to every request.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # a NAT64 gateway forwards to the last 32 bits
 
-#: Most specific first, so the reason names the category a person knows.
+# Most specific first, so the reason names the category a person knows.
 _CATEGORIES: tuple[tuple[str, str], ...] = (
     ("is_loopback", "loopback"),
     ("is_unspecified", "unspecified"),
@@ -33,7 +33,7 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
 
 
 def scheme_refusal(url: str) -> str | None:
-    """Why ``url`` is not an http(s) URL with a host, or None when it is."""
+    """Why `url` is not an http(s) URL with a host, or None when it is."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
@@ -44,7 +44,7 @@ def scheme_refusal(url: str) -> str | None:
 
 
 def ip_literal(host: str) -> IPAddress | None:
-    """The address when ``host`` is written as one (``10.0.0.1``, ``::1``), else None."""
+    """The address when `host` is written as one (`10.0.0.1`, `::1`), else None."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -52,11 +52,11 @@ def ip_literal(host: str) -> IPAddress | None:
 
 
 def address_category(address: IPAddress) -> str | None:
-    """Why connecting to ``address`` is refused (``"loopback"``...), None when public.
+    """Why connecting to `address` is refused (`"loopback"`...), None when public.
 
-    An IPv4 address carried inside IPv6 (``::ffff:127.0.0.1``, 6to4, NAT64)
-    is judged as the IPv4 address it reaches; ``ipaddress`` alone calls
-    ``::ffff:169.254.169.254`` private, not link-local, and NAT64 ones global.
+    An IPv4 address carried inside IPv6 (`::ffff:127.0.0.1`, 6to4, NAT64)
+    is judged as the IPv4 address it reaches; `ipaddress` alone calls
+    `::ffff:169.254.169.254` private, not link-local, and NAT64 ones global.
     """
     embedded = _embedded_ipv4(address)
     if embedded is not None:
@@ -70,7 +70,7 @@ def address_category(address: IPAddress) -> str | None:
 
 
 def address_refusal(host: str, addresses: Iterable[str | IPAddress]) -> str | None:
-    """Why ``host`` may not be contacted, given every address it resolved to, or None."""
+    """Why `host` may not be contacted, given every address it resolved to, or None."""
     for value in addresses:
         address = value if not isinstance(value, str) else ip_literal(value)
         if address is None:

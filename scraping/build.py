@@ -1,10 +1,10 @@
-"""Turn scraped class folders into a training-ready dataset.
+"""`cgan-scrape build`: turn scraped class folders into a training-ready dataset.
 
-Every image is centre-cropped to a square and resized to ``--size``, so the
-trainer reads fixed-size images straight from ``OUT/<class>/``. Classes with
-too few images are dropped (a GAN class with ten examples only memorises).
-The result is built in a temporary folder and swapped in at the end, so a
-failed or interrupted build never leaves half a dataset behind.
+Every image is centre-cropped to a square and resized to `--size` the way training does
+it (cgan.common.images), so the trainer reads fixed-size images straight from
+`OUT/<class>/`. Classes with too few images are dropped (a GAN class with ten examples
+only memorises). The result is built in a temporary folder and swapped in at the end, so
+a failed or interrupted build never leaves half a dataset behind.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from typing import IO, Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
-from cgan.scraping.tables import format_table
+from cgan.common.files import write_text_atomic
+from cgan.common.images import centre_crop_resize, is_image_file
+from cgan.common.progress import Progress
+from cgan.scraping.report import format_table
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 REPORT_NAME = "report.json"
 MAX_SOURCE_PIXELS = 80_000_000
 _MARKER = "cgan-scrape build"
@@ -36,7 +38,7 @@ class BuildError(ScrapeError):
 
 @dataclass
 class BuildOptions:
-    """What ``cgan-scrape build`` was asked to do."""
+    """What `cgan-scrape build` was asked to do."""
 
     src: Path
     out: Path
@@ -46,6 +48,7 @@ class BuildOptions:
     quality: int = 95
     allow_upscale: bool = False
     report: Path | None = None
+    progress: bool = True  # images built so far, on stderr
 
 
 @dataclass
@@ -57,22 +60,9 @@ class ClassReport:
     dropped: bool = False
 
 
-def square_resize(image: Image.Image, size: int) -> Image.Image:
-    """Centre crop to the largest square, then resize to ``size`` x ``size``."""
-    return ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with transparency flattened onto white (a GAN has no alpha channel)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def load_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
-    """Open, check and convert one source image; raise ValueError(reason) if unusable."""
+def square_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
+    """One source image, upright, as an RGB `size` x `size` square; ValueError(reason) if
+    it is unusable."""
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -83,7 +73,7 @@ def load_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
             if image.format == "JPEG":
                 image.draft("RGB", (size * 2, size * 2))  # decode at reduced scale: much faster
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            return centre_crop_resize(ImageOps.exif_transpose(image), size)
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise ValueError("not_an_image") from None
     except OSError:
@@ -91,30 +81,34 @@ def load_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
 
 
 def class_folders(src: Path) -> list[Path]:
-    """Sub-folders that are classes (hidden and ``_`` folders are bookkeeping)."""
+    """Sub-folders that are classes (hidden and `_` folders are bookkeeping)."""
     return sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def _build_class(folder: Path, dest: Path, options: BuildOptions) -> ClassReport:
+def class_images(folder: Path) -> list[Path]:
+    """A class folder's image files, sorted (hidden files are partial downloads)."""
+    return sorted(path for path in folder.iterdir() if path.is_file() and is_image_file(path))
+
+
+def _build_class(
+    paths: list[Path], dest: Path, options: BuildOptions, progress: Progress
+) -> ClassReport:
     report = ClassReport()
     dest.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if options.fmt == "png" else ".jpg"
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    for path in paths:
         try:
-            image = square_resize(
-                load_image(path, options.size, options.allow_upscale), options.size
-            )
+            image = square_image(path, options.size, options.allow_upscale)
         except ValueError as exc:
             report.rejected[str(exc)] += 1
-            continue
-        target = dest / (path.stem + suffix)
-        if options.fmt == "png":
-            image.save(target, "PNG", optimize=False)
         else:
-            image.save(target, "JPEG", quality=options.quality)
-        report.kept += 1
+            target = dest / (path.stem + suffix)
+            if options.fmt == "png":
+                image.save(target, "PNG", optimize=False)
+            else:
+                image.save(target, "JPEG", quality=options.quality)
+            report.kept += 1
+        progress.advance()
     return report
 
 
@@ -144,12 +138,16 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
     folders = class_folders(src)
     if not folders:
         raise BuildError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
+    images = {folder.name: class_images(folder) for folder in folders}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    total = sum(len(paths) for paths in images.values())
     try:
-        reports = {
-            folder.name: _build_class(folder, tmp / folder.name, options) for folder in folders
-        }
+        with Progress("cgan-scrape build", total, "images", enabled=options.progress) as progress:
+            reports = {
+                name: _build_class(paths, tmp / name, options, progress)
+                for name, paths in images.items()
+            }
         for name, report in reports.items():
             if report.kept < options.min_per_class:
                 report.dropped = True
@@ -169,12 +167,12 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
             shutil.rmtree(tmp, ignore_errors=True)
     if options.report is not None:
         options.report.parent.mkdir(parents=True, exist_ok=True)
-        options.report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(options.report, json.dumps(data, indent=2) + "\n")
     return reports
 
 
 def report_json(options: BuildOptions, reports: dict[str, ClassReport]) -> dict[str, Any]:
-    """The report as written to ``OUT/report.json``."""
+    """The report as written to `OUT/report.json`."""
     return {
         "builder": _MARKER,
         "src": str(options.src),

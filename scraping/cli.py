@@ -1,7 +1,7 @@
-"""``cgan-scrape``: gather labelled images, then build a training dataset.
+"""`cgan-scrape`: gather labelled images, check them, build a training dataset.
 
-Input is validated before Scrapy is imported, so mistakes are reported in
-one line (exit code 2) without a traceback or a slow start.
+Input is validated before Scrapy is imported, so mistakes are reported in one line (exit
+code 2, through cgan.common.cli.run_command) without a traceback or a slow start.
 """
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from cgan.common.cli import OneLineArgumentParser, non_negative_float, positive_int
-from cgan.scraping.labels import LabelSpec, parse_labels
+from cgan.common.cli import (
+    OneLineArgumentParser,
+    non_negative_float,
+    positive_int,
+    run_command,
+)
+from cgan.common.errors import ImageNetError, ScrapeError
+from cgan.scraping.items import LabelSpec, parse_labels
 
 if TYPE_CHECKING:
     from cgan.scraping.contentcheck import ContentCheck
@@ -62,12 +68,6 @@ label without any (deer) is reported as unchecked.
 """
 
 
-def fail(message: str) -> NoReturn:
-    """Print one error line and exit with the usage-error status."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def _setting(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
@@ -83,7 +83,7 @@ def _probability(text: str) -> float:
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The content check's options, shared by the crawl (--verify) and ``verify``."""
+    """The content check's options, shared by the crawl (--verify) and `verify`."""
     from cgan.scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
 
     group = parser.add_argument_group("content check (ImageNet network, docs/imagenet.md)")
@@ -199,11 +199,22 @@ def crawl_parser() -> argparse.ArgumentParser:
         help="level of Scrapy's log, OUT/crawl.log (default INFO); the terminal shows "
         "only cgan-scrape's own lines",
     )
+    _add_quiet(parser, "kept/limit per label")
     return parser
 
 
+def _add_quiet(parser: argparse.ArgumentParser, shown: str) -> None:
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help=f"no progress display ({shown} on stderr: a bar on a terminal, "
+        "a line per tenth otherwise)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Options of ``cgan-scrape build``."""
+    """Options of `cgan-scrape build`."""
     parser = OneLineArgumentParser(
         prog=f"{PROG} build",
         description="Make a training-ready class-folder dataset from scraped folders: "
@@ -226,11 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-upscale", action="store_true", help="keep images smaller than --size"
     )
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
+    _add_quiet(parser, "images built")
     return parser
 
 
 def verify_parser() -> argparse.ArgumentParser:
-    """Options of ``cgan-scrape verify``."""
+    """Options of `cgan-scrape verify`."""
     parser = OneLineArgumentParser(
         prog=f"{PROG} verify",
         description="Check that each image of a class-folder dataset shows its label, with "
@@ -251,6 +263,7 @@ def verify_parser() -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=32, help="images per network run (default 32)"
     )
     _add_check_options(parser)
+    _add_quiet(parser, "images checked")
     return parser
 
 
@@ -261,7 +274,7 @@ def _check_writable(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        fail(f"cannot write to --out {out}: {exc.strerror or exc}")
+        raise ScrapeError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -312,22 +325,18 @@ def _without_verify(args: argparse.Namespace) -> None:
     ]
     by_setting = any(name == "CGAN_VERIFY" for name, _ in args.overrides)
     if given and not (args.verify or by_setting):
-        fail(f"{', '.join(given)}: only used with --verify")
+        raise ScrapeError(f"{', '.join(given)}: only used with --verify")
 
 
-def content_check_or_fail(build: Callable[[], ContentCheck | None]) -> ContentCheck | None:
-    """Build the content check; a missing package, WordNet or bad synset is one line."""
-    from cgan.common.errors import ImageNetError
-
+def build_content_check(build: Callable[[], ContentCheck | None]) -> ContentCheck | None:
+    """Build the content check; a missing package is an ImageNetError like a bad synset."""
     try:
         return build()
     except ImportError as exc:
-        fail(
+        raise ImageNetError(
             f"the content check needs the ImageNet packages ({exc.name or exc}): "
             "pip install -e '.[scrape]'"
-        )
-    except ImageNetError as exc:
-        fail(str(exc))
+        ) from None
 
 
 def _say_concepts(check: ContentCheck) -> None:
@@ -339,15 +348,19 @@ def _sources(text: str, has_key: bool) -> tuple[list[str], str | None]:
     """Validated source names, and a notice when pixabay has to be left out."""
     names = list(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
     if not names:
-        fail("--sources is empty")
+        raise ScrapeError("--sources is empty")
     unknown = [name for name in names if name not in KNOWN_SOURCES]
     if unknown:
-        fail(f"unknown source {', '.join(unknown)}; choose from {', '.join(KNOWN_SOURCES)}")
+        raise ScrapeError(
+            f"unknown source {', '.join(unknown)}; choose from {', '.join(KNOWN_SOURCES)}"
+        )
     notice = None
     if "pixabay" in names and not has_key:
         names.remove("pixabay")
         if not names:
-            fail("pixabay needs an API key: set PIXABAY_API_KEY (free at pixabay.com/api/docs)")
+            raise ScrapeError(
+                "pixabay needs an API key: set PIXABAY_API_KEY (free at pixabay.com/api/docs)"
+            )
         notice = (
             f"{PROG}: pixabay skipped: set PIXABAY_API_KEY to use it "
             "(free key at https://pixabay.com/api/docs/)"
@@ -359,18 +372,18 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     """Validate crawl options, then hand over to Scrapy."""
     args = crawl_parser().parse_args(argv)
     if not args.labels:
-        fail("give at least one label, e.g. --labels cat,dog,horse")
+        raise ScrapeError("give at least one label, e.g. --labels cat,dog,horse")
     try:
         labels: list[LabelSpec] = parse_labels(args.labels)
     except ValueError as exc:
-        fail(str(exc))
+        raise ScrapeError(str(exc)) from None
     overrides = _overrides(args)
     has_key = bool(overrides.get("PIXABAY_API_KEY", os.environ.get("PIXABAY_API_KEY", "")).strip())
     sources, notice = _sources(args.sources, has_key)
     _without_verify(args)
     _check_writable(args.out)
 
-    from cgan.scraping.runner import CrawlError, CrawlOptions, build_settings, run_crawl
+    from cgan.scraping.runner import CrawlOptions, build_settings, run_crawl
 
     options = CrawlOptions(
         labels=labels,
@@ -380,30 +393,28 @@ def run_crawl_command(argv: Sequence[str]) -> int:
         overrides=overrides,
         resume=not args.no_resume,
         retry_failed=args.retry_failed,
+        progress=not args.quiet,
     )
-    try:
-        settings = build_settings(options)
-        if settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
-            from cgan.scraping.contentcheck import check_from_settings
+    settings = build_settings(options)
+    if settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
+        from cgan.scraping.contentcheck import check_from_settings
 
-            check = content_check_or_fail(lambda: check_from_settings(settings))
-            if check is not None:
-                _say_concepts(check)
-        if notice:
-            print(notice, file=sys.stderr)
-        return run_crawl(options, settings)
-    except CrawlError as exc:
-        fail(str(exc))
+        check = build_content_check(lambda: check_from_settings(settings))
+        if check is not None:
+            _say_concepts(check)
+    if notice:
+        print(notice, file=sys.stderr)
+    return run_crawl(options, settings)
 
 
 def run_build_command(argv: Sequence[str]) -> int:
     """Validate build options and build the dataset."""
     args = build_parser().parse_args(argv)
     if not args.src.is_dir():
-        fail(f"--src {args.src} does not exist or is not a folder")
+        raise ScrapeError(f"--src {args.src} does not exist or is not a folder")
     _check_writable(args.out.parent)
 
-    from cgan.scraping.build import BuildError, BuildOptions, build_dataset, render_report
+    from cgan.scraping.build import BuildOptions, build_dataset, render_report
 
     options = BuildOptions(
         src=args.src,
@@ -414,11 +425,9 @@ def run_build_command(argv: Sequence[str]) -> int:
         quality=min(args.quality, 100),
         allow_upscale=args.allow_upscale,
         report=args.report,
+        progress=not args.quiet,
     )
-    try:
-        reports = build_dataset(options)
-    except BuildError as exc:
-        fail(str(exc))
+    reports = build_dataset(options)
     print(render_report(reports))
     kept = [name for name, report in reports.items() if not report.dropped]
     total = sum(reports[name].kept for name in kept)
@@ -430,7 +439,7 @@ def run_verify_command(argv: Sequence[str]) -> int:
     """Check an existing class-folder dataset with the ImageNet network."""
     args = verify_parser().parse_args(argv)
     if not args.src.is_dir():
-        fail(f"--src {args.src} does not exist or is not a folder")
+        raise ScrapeError(f"--src {args.src} does not exist or is not a folder")
 
     from cgan.scraping.build import class_folders
     from cgan.scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
@@ -449,14 +458,14 @@ def run_verify_command(argv: Sequence[str]) -> int:
         report=args.report,
         move_rejected=args.move_rejected,
         batch_size=args.batch_size,
+        progress=not args.quiet,
     )
-    try:
-        check_move_target(args.src, args.move_rejected)
-    except VerifyError as exc:
-        fail(str(exc))
+    check_move_target(args.src, args.move_rejected)
     labels = [(folder.name, ()) for folder in class_folders(args.src)]
     if not labels:
-        fail(f"--src {args.src} has no class folders (expected {args.src}/<label>/*.jpg)")
+        raise VerifyError(
+            f"--src {args.src} has no class folders (expected {args.src}/<label>/*.jpg)"
+        )
 
     def build() -> ContentCheck:
         from cgan.common.imagenet.labelmap import parse_assignments
@@ -469,7 +478,7 @@ def run_verify_command(argv: Sequence[str]) -> int:
             args.imagenet_weights,
         )
 
-    check = content_check_or_fail(build)
+    check = build_content_check(build)
     assert check is not None
     _say_concepts(check)
     try:
@@ -477,10 +486,8 @@ def run_verify_command(argv: Sequence[str]) -> int:
         data = report_json(options, check, counts, decisions, rate)
         if args.report is not None:
             write_report(args.report, data)
-    except VerifyError as exc:
-        fail(str(exc))
     except OSError as exc:
-        fail(f"{exc.strerror or exc}: {exc.filename or ''}")
+        raise VerifyError(f"{exc.strerror or exc}: {exc.filename or ''}") from None
     print(render(counts))
     moved = sum(1 for item in decisions if item.moved_to)
     checked = sum(c.counts["kept"] + c.counts["off_topic"] for c in counts.values())
@@ -493,19 +500,14 @@ def run_verify_command(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``cgan-scrape [crawl] ...``, ``cgan-scrape build ...`` or ``verify ...``."""
+    """Entry point: `cgan-scrape [crawl] ...`, `cgan-scrape build ...` or `verify ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] == "build":
-            return run_build_command(argv[1:])
-        if argv and argv[0] == "verify":
-            return run_verify_command(argv[1:])
-        if argv and argv[0] == "crawl":
-            argv = argv[1:]
-        return run_crawl_command(argv)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    commands = {"build": run_build_command, "verify": run_verify_command}
+    if argv and argv[0] in commands:
+        command, rest = commands[argv[0]], argv[1:]
+    else:
+        command, rest = run_crawl_command, argv[1:] if argv[:1] == ["crawl"] else argv
+    return run_command(PROG, lambda: command(rest))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""``--verify``: does an image show its label? Asked of the ImageNet network (onnxruntime).
+"""`--verify`: does an image show its label? Asked of the ImageNet network (onnxruntime).
 
 A label stands for the ImageNet classes in its WordNet closure (docs/imagenet.md). An image
-is on topic when one of its ``top_k`` most likely classes is one of them with a probability
-of at least ``min_prob``; otherwise it is ``off_topic`` and the manifest's ``detail`` names
-its most likely classes. A label without ImageNet classes (``deer``) is left unchecked: the
+is on topic when one of its `top_k` most likely classes is one of them with a probability
+of at least `min_prob`; otherwise it is `off_topic` and the manifest's `detail` names
+its most likely classes. A label without ImageNet classes (`deer`) is left unchecked: the
 network cannot tell its images apart, so it is said once and its images are kept.
 """
 
@@ -22,7 +22,7 @@ from PIL import Image
 
 from cgan.common.errors import ImageNetError
 from cgan.common.imagenet.labelmap import LabelConcept, map_label
-from cgan.scraping.labels import parse_label
+from cgan.scraping.items import parse_label
 from cgan.scraping.settings import CGAN_VERIFY_MIN_PROB, CGAN_VERIFY_TOP_K
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Verdict:
     top: tuple[tuple[str, float], ...]
 
     def detail(self) -> str:
-        """``top: pickup truck 0.61, tow truck 0.12, ...`` for the manifest."""
+        """`top: pickup truck 0.61, tow truck 0.12, ...` for the manifest."""
         return "top: " + ", ".join(f"{name} {prob:.2f}" for name, prob in self.top)
 
 
@@ -97,13 +97,13 @@ class ContentCheck:
         return lines
 
     def concept(self, label: str) -> LabelConcept:
-        """The label's concept; one given only at crawl time (``-a labels=``) is mapped then."""
+        """The label's concept; one given only at crawl time (`-a labels=`) is mapped then."""
         if label not in self.concepts:
             self.concepts[label] = map_label(label, self.wordnet, self.classes)
         return self.concepts[label]
 
     def judge(self, label: str, probabilities: np.ndarray) -> list[Verdict]:
-        """Verdicts for a batch of probability rows of images under ``label``."""
+        """Verdicts for a batch of probability rows of images under `label`."""
         from cgan.common.imagenet.runner import top_k
         from cgan.common.imagenet.zeroshot import on_topic
 

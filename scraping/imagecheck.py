@@ -1,6 +1,6 @@
 """Decide whether downloaded bytes are a usable training image.
 
-Pure functions, no Scrapy: the pipeline runs :func:`analyse` in a worker
+Pure functions, no Scrapy: the pipeline runs `analyse` in a worker
 thread. The cheap checks come first and nothing is decoded before the
 declared size has been checked, so a tiny file claiming to be 100k x 100k
 pixels is rejected from its header alone.
@@ -20,12 +20,12 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 # Our own IMAGE_MAX_PIXELS decides; Pillow's warning would only repeat it.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
-#: Formats worth training on; anything else is rejected as not_an_image.
+# Formats worth training on; anything else is rejected as not_an_image.
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 
 
 class ImageRejected(Exception):
-    """An image (or its download) failed a check; ``reason`` is the manifest code."""
+    """An image (or its download) failed a check; `reason` is the manifest code."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -35,7 +35,7 @@ class ImageRejected(Exception):
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """Thresholds from the Scrapy settings (see ``scraping/settings.py``)."""
+    """Thresholds from the Scrapy settings (see `scraping/settings.py`)."""
 
     min_width: int = 128
     min_height: int = 128
@@ -75,7 +75,7 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def check_byte_size(body: bytes, limits: ImageLimits) -> None:
-    """Reject empty bodies and bodies over ``max_bytes``."""
+    """Reject empty bodies and bodies over `max_bytes`."""
     if not body:
         raise ImageRejected("not_an_image", "empty body")
     if len(body) > limits.max_bytes:
@@ -131,9 +131,9 @@ Converter = Callable[[Image.Image, bytes], bytes]
 def analyse(
     body: bytes, content_type: str | None, limits: ImageLimits, to_storable: Converter
 ) -> ImageFacts:
-    """Run every per-image check; return facts or raise :class:`ImageRejected`.
+    """Run every per-image check; return facts or raise `ImageRejected`.
 
-    ``to_storable`` turns the decoded, upright image into the bytes to save
+    `to_storable` turns the decoded, upright image into the bytes to save
     (the pipeline passes ImagesPipeline's own JPEG conversion).
     """
     check_content_type(content_type)

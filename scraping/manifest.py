@@ -1,10 +1,9 @@
 """The append-only JSONL manifest: one line per image decision.
 
-Every image the crawl tried ends up as exactly one line, ``kept`` or
-``rejected`` with a reason. Lines are written whole and flushed at once, so an
-interrupted crawl leaves at worst one partial last line, which :meth:`load`
-trims before new lines are appended. When a URL appears twice (only after
-``--retry-failed``) the later line wins.
+Every image the crawl tried ends up as exactly one line, `kept` or `rejected` with a
+reason. Lines are written whole and flushed at once, so an interrupted crawl leaves at
+worst one partial last line, which `Manifest.load` trims before new lines are appended.
+When a URL appears twice (only after `--retry-failed`) the later line wins.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ MANIFEST_NAME = "manifest.jsonl"
 KEPT = "kept"
 REJECTED = "rejected"
 
-#: Fields every line carries, in this order (``None`` when unknown).
+# Fields every line carries, in this order (None when unknown).
 FIELDS = (
     "url",
     "label",
@@ -45,7 +44,7 @@ FIELDS = (
     "time",
 )
 
-#: Failures worth another try on a later run with ``--retry-failed``.
+# Failures worth another try on a later run with --retry-failed.
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "data_loss", "http_429"})
 
 
@@ -71,7 +70,7 @@ def make_record(**values: Any) -> dict[str, Any]:
 
 
 class Manifest:
-    """Reader and appender for ``OUT/manifest.jsonl``."""
+    """Reader and appender for `OUT/manifest.jsonl`."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -143,5 +142,5 @@ def latest_by_url(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Load ``OUT/manifest.jsonl`` (empty list when there is none)."""
+    """Load `OUT/manifest.jsonl` (an empty list when there is none)."""
     return Manifest(Path(out_dir) / MANIFEST_NAME).load()

@@ -1,9 +1,9 @@
-"""Run the selected spiders in one Scrapy process and report per label and source.
+"""Run the selected spiders in one Scrapy process, show progress, report per label and source.
 
-This is ``scrapy crawl`` for several spiders at once, with settings taken
-from ``scraping/settings.py`` and the command line; see :mod:`scraping.cli`.
-Scrapy's log goes to ``OUT/crawl.log``; the terminal gets the per-label table
-(stdout) and the project's own short lines (stderr, see :mod:`scraping.terminal`).
+This is `scrapy crawl` for several spiders at once, with settings taken from settings.py
+and the command line (cli.py). Scrapy's log goes to `OUT/crawl.log`; the terminal gets
+the progress display and the project's own short lines (stderr, report.py) and at the end
+the per-label table (stdout).
 """
 
 from __future__ import annotations
@@ -14,17 +14,21 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from cgan.common.errors import ScrapeError
-from cgan.scraping.labels import LabelSpec
-from cgan.scraping.manifest import utc_now
-from cgan.scraping.outcomes import FAILED, FINISHED, INTERRUPTED, SourceOutcome, nothing_gathered
+from cgan.common.progress import Progress
+from cgan.scraping.items import LabelSpec
+from cgan.scraping.manifest import KEPT, utc_now
+from cgan.scraping.report import FAILED, PREFIX, report_outcomes
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
     from scrapy.settings import Settings
 
-try:  # advisory lock so two crawls don't write one manifest at once
+    from cgan.scraping.state import CrawlState
+
+try:  # an advisory lock, so that two crawls don't write one manifest at once
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
@@ -39,7 +43,7 @@ class CrawlError(ScrapeError):
 
 @dataclass
 class CrawlOptions:
-    """Everything ``cgan-scrape`` (crawl) was asked to do."""
+    """Everything `cgan-scrape` (crawl) was asked to do."""
 
     labels: list[LabelSpec]
     limit: int
@@ -48,10 +52,11 @@ class CrawlOptions:
     overrides: dict[str, str] = field(default_factory=dict)
     resume: bool = True
     retry_failed: bool = False
+    progress: bool = True
 
 
 def build_settings(options: CrawlOptions) -> Settings:
-    """Project settings, then the CLI's values on top (like ``scrapy crawl -s``)."""
+    """Project settings, then the command line's values on top (like `scrapy crawl -s`)."""
     from scrapy.settings import Settings
 
     settings = Settings()
@@ -72,7 +77,7 @@ def build_settings(options: CrawlOptions) -> Settings:
 
 
 def _check_type(name: str, value: str, current: object) -> None:
-    """Reject ``-s NAME=VALUE`` that Scrapy would only choke on mid-crawl."""
+    """Refuse `-s NAME=VALUE` that Scrapy would only choke on mid-crawl."""
     try:
         if isinstance(current, bool):
             if value.strip().lower() not in {"0", "1", "true", "false"}:
@@ -88,7 +93,7 @@ def _check_type(name: str, value: str, current: object) -> None:
 
 @contextlib.contextmanager
 def output_lock(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.jobs/lock`` for the whole crawl; fail fast if another crawl has it."""
+    """Hold `OUT/.jobs/lock` for the whole crawl; fail fast if another crawl has it."""
     jobs = out / ".jobs"
     jobs.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = (jobs / "lock").open("w")
@@ -103,44 +108,104 @@ def output_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
+class CrawlProgress:
+    """Kept/limit per label and the rejections so far, live, for all sources together.
+
+    It listens to Scrapy's item_scraped signal, which every decided item reaches after the
+    manifest pipeline has counted it, and reads the kept counts from the output folder's
+    shared state, so images kept by an earlier run count from the start.
+    """
+
+    def __init__(
+        self,
+        state: CrawlState,
+        labels: list[str],
+        limit: int,
+        enabled: bool = True,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.state, self.labels, self.limit = state, labels, limit
+        self.rejected = 0
+        self.display = Progress(
+            PREFIX,
+            total=limit * len(labels),
+            unit="images",
+            initial=self._kept(),
+            enabled=enabled,
+            stream=stream,
+        )
+        self._show()
+
+    def watch(self, crawler: Crawler) -> None:
+        from scrapy import signals
+
+        crawler.signals.connect(self._decided, signal=signals.item_scraped)
+
+    def _decided(self, item: Any, **_: Any) -> None:
+        from itemadapter import ItemAdapter
+
+        if ItemAdapter(item).get("status") != KEPT:
+            self.rejected += 1
+        self._show()
+        gained = self._kept() - self.display.done
+        if gained or self.display.live:  # 0 redraws a bar; a log line only says something new
+            self.display.advance(gained)
+
+    def _kept(self) -> int:
+        return sum(min(self.state.quota.kept[label], self.limit) for label in self.labels)
+
+    def _show(self) -> None:
+        kept = {label: f"{self.state.quota.kept[label]}/{self.limit}" for label in self.labels}
+        self.display.status({**kept, "rejected": self.rejected})
+
+    def close(self) -> None:
+        self.display.close()
+
+
 def run_crawl(
     options: CrawlOptions, settings: Settings | None = None, report: IO[str] | None = None
 ) -> int:
     """Crawl, print the per-label table; 0 done, 130 interrupted, 1 nothing gathered.
 
-    A source that could not be reached fails alone (exit 0, one line on
-    stderr) while another one answers; when none answered a single search
-    page, or a source did not finish, the exit code is 1.
+    A source that could not be reached fails alone (exit 0, one line on stderr) while
+    another one answers; when none answered a single search page, or a source did not
+    finish, the exit code is 1.
     """
     from scrapy.crawler import CrawlerProcess
 
-    from cgan.scraping.outcomes import source_outcome
-    from cgan.scraping.spiders import SOURCES
-    from cgan.scraping.summary import render, summarise, write_json
-    from cgan.scraping.terminal import terminal_lines
+    from cgan.scraping.report import render, source_outcome, summarise, terminal_lines, write_json
+    from cgan.scraping.state import CrawlState
 
     report = report or sys.stdout
     settings = settings or build_settings(options)
+    labels = [spec.name for spec in options.labels]
     with output_lock(options.out):
         if not options.resume:
             for source in options.sources:
                 shutil.rmtree(options.out / ".jobs" / source, ignore_errors=True)
         process = CrawlerProcess(settings)  # from here on, Scrapy logs to LOG_FILE
         with terminal_lines(settings.get("LOG_LEVEL") or "INFO"):
+            # Read the manifest now (the pipelines share this state), so that the display
+            # starts from what earlier runs kept.
+            state = CrawlState.for_settings(settings)
+            progress = CrawlProgress(state, labels, options.limit, options.progress)
             crawlers = []
             for source in options.sources:
-                crawler = process.create_crawler(SOURCES[source])
+                crawler = process.create_crawler(source)  # by name, as `scrapy crawl` does
+                progress.watch(crawler)
                 process.crawl(crawler)
                 crawlers.append(crawler)
             started = utc_now()
-            process.start()
+            try:
+                process.start()
+            finally:
+                progress.close()
 
     outcomes = [
         source_outcome(source, crawler.stats)
         for source, crawler in zip(options.sources, crawlers, strict=True)
     ]
     failed = [o.source for o in outcomes if o.status == FAILED]
-    labels = [spec.name for spec in options.labels]
     summaries = summarise(options.out, labels, options.limit, since=started)
     print(render(summaries, failed_sources=failed), file=report)
     write_json(
@@ -153,29 +218,3 @@ def run_crawl(
         },
     )
     return report_outcomes(outcomes, settings.get("LOG_FILE"))
-
-
-def report_outcomes(outcomes: list[SourceOutcome], log_file: str | None) -> int:
-    """One stderr line per source that failed or stopped early; the exit code."""
-    log_hint = f" (Scrapy's log: {log_file})" if log_file else ""
-    for outcome in outcomes:
-        if outcome.status == FAILED:
-            print(f"cgan-scrape: {outcome.source} failed: {outcome.reason}", file=sys.stderr)
-    if any(o.status == INTERRUPTED for o in outcomes):
-        print(
-            "cgan-scrape: interrupted; the manifest is consistent, "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
-    if nothing_gathered(outcomes):
-        print(f"cgan-scrape: no source answered; nothing was gathered{log_hint}", file=sys.stderr)
-        return 1
-    unfinished = [o.source for o in outcomes if o.status not in (FINISHED, FAILED)]
-    if unfinished:
-        print(
-            f"cgan-scrape: sources that did not finish: {', '.join(unfinished)}{log_hint}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0

@@ -95,7 +95,7 @@ RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # a dead image link is routine, not an erro
 # --- Safety ------------------------------------------------------------------
 # Image URLs come from strangers: only http(s) is fetched, and never a host that
 # is or resolves to a loopback, private, link-local, multicast, unspecified or
-# reserved address (scraping/urlguard.py). True allows those addresses (a local
+# reserved address (UrlGuardMiddleware in middlewares.py). True allows those addresses (a local
 # mirror; the tests' fake APIs on 127.0.0.1). The API URLs above are yours, so
 # their pages only get the scheme check.
 ALLOW_PRIVATE_ADDRESSES = False
@@ -106,17 +106,17 @@ REMOTE_CONTROL_ENABLED = False  # no control server listening during a crawl
 
 DOWNLOADER_MIDDLEWARES = {
     # First, so a refused URL costs no robots.txt fetch and every redirect is checked.
-    "cgan.scraping.urlguard.UrlGuardMiddleware": 40,
+    "cgan.scraping.middlewares.UrlGuardMiddleware": 40,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "cgan.scraping.robots.ConcurrentSafeRobotsTxtMiddleware": 100,
+    "cgan.scraping.middlewares.ConcurrentSafeRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "cgan.scraping.middlewares.BackoffRetryMiddleware": 550,
 }
 
 ITEM_PIPELINES = {
-    "cgan.scraping.pipelines.gate.QuotaGatePipeline": 100,
-    "cgan.scraping.pipelines.images.LabelledImagesPipeline": 200,
-    "cgan.scraping.pipelines.record.ManifestPipeline": 300,
+    "cgan.scraping.pipelines.QuotaGatePipeline": 100,
+    "cgan.scraping.pipelines.LabelledImagesPipeline": 200,
+    "cgan.scraping.pipelines.ManifestPipeline": 300,
 }
 
 LOG_LEVEL = "INFO"

@@ -1,17 +1,15 @@
-"""``cgan-scrape verify``: the content check on a class-folder dataset that already exists.
+"""`cgan-scrape verify`: the content check on a class-folder dataset that already exists.
 
 Images are decoded and resized in worker threads and judged in batches on onnxruntime;
-nothing is moved unless ``--move-rejected DIR`` is given, and then only off-topic images
-(to ``DIR/<label>/``). When the folder is a crawl's output, each moved image also gets a
-manifest line (``rejected``, ``off_topic``), so a later crawl never fetches it again.
+nothing is moved unless `--move-rejected DIR` is given, and then only off-topic images
+(to `DIR/<label>/`). When the folder is a crawl's output, each moved image also gets a
+manifest line (`rejected`, `off_topic`), so a later crawl never fetches it again.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +21,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
+from cgan.common.files import write_text_atomic
 from cgan.common.imagenet.preprocess import prepare
-from cgan.scraping.build import IMAGE_SUFFIXES, class_folders
+from cgan.common.progress import Progress
+from cgan.scraping.build import class_folders, class_images
 from cgan.scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
 from cgan.scraping.manifest import (
     FIELDS,
@@ -35,7 +35,7 @@ from cgan.scraping.manifest import (
     latest_by_url,
     utc_now,
 )
-from cgan.scraping.tables import format_table
+from cgan.scraping.report import format_table
 
 KEPT_DECISION, UNCHECKED, UNREADABLE = "kept", "unchecked", "unreadable"
 MAX_PIXELS = 80_000_000  # larger files are reported unreadable, never decoded
@@ -50,13 +50,14 @@ class VerifyError(ScrapeError):
 
 @dataclass
 class VerifyOptions:
-    """What ``cgan-scrape verify`` was asked to do."""
+    """What `cgan-scrape verify` was asked to do."""
 
     src: Path
     report: Path | None = None
     move_rejected: Path | None = None
     batch_size: int = 32
     workers: int = 4
+    progress: bool = True  # images checked so far, on stderr
 
 
 @dataclass
@@ -81,49 +82,11 @@ class ImageDecision:
     moved_to: str | None = None
 
 
-class Progress:
-    """A one-line progress bar on a terminal, a line per tenth otherwise."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None) -> None:
-        self.total, self.done, self.started = total, 0, time.monotonic()
-        self.stream = stream or sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._next_line = 0.1
-
-    def rate(self) -> float:
-        return self.done / max(time.monotonic() - self.started, 1e-9)
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        share = self.done / max(self.total, 1)
-        width = 30
-        text = (
-            f"cgan-scrape verify: [{'#' * int(share * width):<{width}}] "
-            f"{self.done}/{self.total} images, {self.rate():.1f}/s"
-        )
-        if self.live:
-            print("\r" + text, end="", file=self.stream, flush=True)
-        elif share >= self._next_line or self.done == self.total:
-            print(text, file=self.stream, flush=True)
-            self._next_line = (int(share * 10) + 1) / 10
-
-    def close(self) -> None:
-        if self.live:
-            print(file=self.stream, flush=True)
-
-
 def find_images(src: Path) -> dict[str, list[Path]]:
-    """Class folder name -> its image files, sorted (hidden and ``_`` folders skipped)."""
+    """Class folder name -> its image files, sorted (hidden and `_` folders skipped)."""
     if not src.is_dir():
         raise VerifyError(f"--src {src} does not exist or is not a folder")
-    found = {
-        folder.name: sorted(
-            p
-            for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        for folder in class_folders(src)
-    }
+    found = {folder.name: class_images(folder) for folder in class_folders(src)}
     if not found:
         raise VerifyError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
     return found
@@ -252,12 +215,20 @@ def verify_folder(
     """Judge every image; returns per-label counts, per-image decisions and images/s."""
     found = find_images(options.src)
     check_move_target(options.src, options.move_rejected)
-    progress = Progress(sum(len(paths) for paths in found.values()), progress_stream)
+    total = sum(len(paths) for paths in found.values())
     decisions: list[ImageDecision] = []
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+    with (
+        Progress(
+            "cgan-scrape verify",
+            total,
+            "images",
+            enabled=options.progress,
+            stream=progress_stream,
+        ) as progress,
+        ThreadPoolExecutor(max_workers=options.workers) as pool,
+    ):
         for label, paths in found.items():
             decisions.extend(_judge_label(label, paths, check, options, pool, progress))
-    progress.close()
     rate = progress.rate()
     if options.move_rejected is not None:
         decisions = move_rejected(decisions, options)
@@ -304,7 +275,7 @@ def report_json(
 
 def write_report(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def render(counts: dict[str, LabelCounts]) -> str:

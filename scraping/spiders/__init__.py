@@ -1,15 +1,5 @@
-"""One spider per image source; :data:`SOURCES` maps ``--sources`` names to them."""
+"""One spider per image source: openverse, wikimedia, reddit and pixabay.
 
-from __future__ import annotations
-
-from cgan.scraping.spiders.openverse import OpenverseSpider
-from cgan.scraping.spiders.pixabay import PixabaySpider
-from cgan.scraping.spiders.reddit import RedditSpider
-from cgan.scraping.spiders.wikimedia import WikimediaSpider
-
-SOURCES = {
-    spider.name: spider
-    for spider in (OpenverseSpider, WikimediaSpider, RedditSpider, PixabaySpider)
-}
-
-__all__ = ["SOURCES", "OpenverseSpider", "PixabaySpider", "RedditSpider", "WikimediaSpider"]
+Scrapy finds them by name through SPIDER_MODULES (settings.py), for `cgan-scrape` and
+`scrapy crawl` alike; base.py holds what they share.
+"""

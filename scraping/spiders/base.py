@@ -1,16 +1,24 @@
-"""What every source spider shares: labels, paging, limits and resuming.
+"""What every source spider shares: labels, paging, limits, resuming and failing alone.
 
-A source spider only says how to build a search URL for a label and a cursor,
-and how to read one page of the API's JSON into candidates and the next
-cursor (see :class:`Page`). Paging stops for a label as soon as the label is
-full, and the cursor of every label is kept in ``spider.state`` so a resumed
-crawl (Scrapy's JOBDIR) picks up at the page it had reached.
+A source spider only says how to build a search URL for a label and a cursor, and how to
+read one page of the API's JSON into candidates and the next cursor (see `Page`). Paging
+stops for a label as soon as the label is full, and the cursor of every label is kept in
+`spider.state`, so a resumed crawl (Scrapy's JOBDIR) picks up at the page it had reached.
+
+Where a resumed crawl starts: moving the cursor to the next page as soon as a page is
+parsed would lose candidates when the crawl stops with that page's items still undecided
+(waiting for a slot, dropped at Ctrl-C, or skipped because the label filled up before a
+run with a higher `--limit`). So the resume point is the first page that still has
+undecided items (`PageLedger`) and only when every page is settled the next unfetched
+page. Fetching a page again is cheap: URLs already in the manifest are skipped without a
+download.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,23 +27,28 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DontCloseSpider,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.log import SpiderLoggerAdapter
+from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
 from cgan.scraping.addresses import scheme_refusal
-from cgan.scraping.failures import unreachable
-from cgan.scraping.items import LabelledImage
-from cgan.scraping.labels import LabelSpec, parse_labels
-from cgan.scraping.outcomes import mark_failed, pages_key
-from cgan.scraping.spiders.paging import Cursor, PageLedger
+from cgan.scraping.items import LabelledImage, LabelSpec, parse_labels
+from cgan.scraping.middlewares import API_PAGE, UnsafeURL
+from cgan.scraping.report import PROJECT_LOGGER, log_file_only, mark_failed, pages_key
 from cgan.scraping.state import CrawlState
-from cgan.scraping.terminal import PROJECT_LOGGER, reported_later
-from cgan.scraping.urlguard import API_PAGE, UnsafeURL
+
+Cursor = dict[str, Any]
 
 
 @dataclass
@@ -58,6 +71,97 @@ class Page:
     next_cursor: Cursor | None = None
 
 
+# --- where to resume ------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PageTrack:
+    """One fetched page and how many of its items are still undecided."""
+
+    cursor: Cursor
+    open_items: int = 0
+    incomplete: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.open_items == 0 and not self.incomplete
+
+
+class PageLedger:
+    """Per-label page tracks plus the frontier (next unfetched page, None when done)."""
+
+    def __init__(self) -> None:
+        self._tracks: defaultdict[str, list[PageTrack]] = defaultdict(list)
+        self._frontier: dict[str, Cursor | None] = {}
+        self._items: dict[int, tuple[str, PageTrack]] = {}
+
+    def open_page(self, label: str, cursor: Cursor) -> PageTrack:
+        """Start tracking a page fetched with `cursor`."""
+        track = PageTrack(dict(cursor))
+        self._tracks[label].append(track)
+        return track
+
+    def add_item(self, label: str, track: PageTrack, token: int) -> None:
+        """An item from `track` went into the pipelines."""
+        track.open_items += 1
+        self._items[token] = (label, track)
+
+    def close_page(self, label: str, next_cursor: Cursor | None) -> None:
+        """All of a page's items were handed out; remember where the next page is."""
+        self._frontier[label] = None if next_cursor is None else dict(next_cursor)
+
+    def settle(self, token: int, decided: bool) -> str | None:
+        """An item left the pipelines, recorded (`decided`) or not; returns its label."""
+        entry = self._items.pop(token, None)
+        if entry is None:
+            return None
+        label, track = entry
+        track.open_items -= 1
+        if not decided:
+            track.incomplete = True
+        return label
+
+    def resume_cursor(self, label: str) -> Cursor | None:
+        """The cursor to restart `label` from; None means the source has no more."""
+        tracks = self._tracks[label]
+        while tracks and tracks[0].settled and len(tracks) > 1:
+            tracks.pop(0)  # forget settled history, keep the latest for the frontier check
+        for track in tracks:
+            if not track.settled:
+                return track.cursor
+        return self._frontier.get(label)
+
+
+# --- when a whole source is down ------------------------------------------------------------
+
+# Failures that mean nothing answered at all, as opposed to one bad answer (HTTP 500,
+# robots.txt, malformed JSON): they make the whole source fail, not one label's search.
+_UNREACHABLE: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError), "connection refused"),
+    ((CannotResolveHostError, twisted_error.DNSLookupError), "DNS lookup failed"),
+    (
+        (
+            DownloadTimeoutError,
+            twisted_error.TimeoutError,
+            twisted_error.TCPTimedOutError,
+            TimeoutError,
+        ),
+        "timed out",
+    ),
+    ((twisted_error.ConnectError,), "could not connect"),
+)
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """A short phrase when `exc` means nothing answered (refused, no DNS, timeout), else None."""
+    for types, phrase in _UNREACHABLE:
+        if isinstance(exc, types):
+            return phrase
+    return None
+
+
+# --- the spider -----------------------------------------------------------------------------
+
 _ERROR_CODES = list(range(400, 600))  # redirects are still followed
 
 
@@ -65,10 +169,10 @@ class LabelSearchSpider(scrapy.Spider):
     """Base class: search every label on one source, page by page."""
 
     name: str = ""
-    #: Setting that holds the API base URL.
+    # The setting that holds the API base URL.
     url_setting: ClassVar[str] = ""
-    #: Official APIs are governed by their API terms, not robots.txt (Commons'
-    #: robots.txt disallows /w/, where its API lives); scraped listings are not.
+    # Official APIs are governed by their API terms, not robots.txt (Commons' robots.txt
+    # disallows /w/, where its API lives); scraped listings are not.
     is_official_api: ClassVar[bool] = True
 
     def __init__(self, *args: Any, labels: str | list[str] | None = None, **kwargs: Any) -> None:
@@ -79,13 +183,13 @@ class LabelSearchSpider(scrapy.Spider):
 
     @property
     def logger(self) -> SpiderLoggerAdapter:
-        """A logger under ``scraping.``, so these lines reach the terminal (see .terminal)."""
+        """A logger under cgan.scraping, so that these lines reach the terminal."""
         logger = logging.getLogger(f"{PROJECT_LOGGER}.spiders.{self.name}")
         return SpiderLoggerAdapter(logger, {"spider": self})
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
-        """Give each source its own JOBDIR under ``OUT/.jobs`` when resuming is on."""
+        """Give each source its own JOBDIR under `OUT/.jobs` when resuming is on."""
         super().update_settings(settings)
         if settings.getbool("CGAN_RESUME", True) and not settings.get("JOBDIR"):
             out_dir = Path(settings.get("IMAGES_STORE") or "data/scraped")
@@ -124,7 +228,7 @@ class LabelSearchSpider(scrapy.Spider):
         why = scheme_refusal(self.api_url or "")
         return f"{self.url_setting}={self.api_url!r} is not usable: {why}" if why else None
 
-    # --- what a source implements ------------------------------------------------
+    # --- what a source implements ---------------------------------------------------------
 
     @classmethod
     def why_unavailable(cls, settings: BaseSettings) -> str | None:
@@ -132,22 +236,22 @@ class LabelSearchSpider(scrapy.Spider):
         return None
 
     def first_cursor(self) -> Cursor:
-        """Cursor of the first page."""
+        """The cursor of the first page."""
         return {"page": 1}
 
     def search_url(self, spec: LabelSpec, cursor: Cursor) -> str:
-        """URL of one results page."""
+        """The URL of one results page."""
         raise NotImplementedError
 
     def parse_results(self, data: Any, cursor: Cursor) -> Page:
-        """Candidates and next cursor from one page of decoded JSON."""
+        """Candidates and the next cursor from one page of decoded JSON."""
         raise NotImplementedError
 
-    # --- paging ------------------------------------------------------------------
+    # --- paging ---------------------------------------------------------------------------
 
     @property
     def cursors(self) -> dict[str, Cursor | None]:
-        """Per-label resume point (see :mod:`.paging`); in ``self.state`` so JOBDIR keeps it."""
+        """Per-label resume point, in `self.state` so that JOBDIR keeps it."""
         if not hasattr(self, "state"):
             self.state: dict[str, Any] = {}
         return self.state.setdefault("cursors", {})
@@ -155,7 +259,7 @@ class LabelSearchSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         if self.unavailable:
             mark_failed(self.crawler.stats, self.name, f"skipped: {self.unavailable}")
-            self.logger.error("%s skipped: %s", self.name, self.unavailable, extra=reported_later())
+            self.logger.error("%s skipped: %s", self.name, self.unavailable, extra=log_file_only())
             return
         for spec in self.labels:
             if self.shared.quota.is_full(spec.name):
@@ -175,8 +279,8 @@ class LabelSearchSpider(scrapy.Spider):
             errback=self.page_failed,
             cb_kwargs={"label": spec.name, "cursor": public, "pages_seen": pages_seen},
             headers={"Accept": "application/json"},
-            # Every status reaches parse_page, which reports it without the
-            # URL (Pixabay's carries the API key).
+            # Every status reaches parse_page, which reports it without the URL
+            # (Pixabay's carries the API key).
             meta={
                 API_PAGE: True,  # the URL comes from the settings: scheme check only
                 "handle_httpstatus_list": _ERROR_CODES,
@@ -184,8 +288,8 @@ class LabelSearchSpider(scrapy.Spider):
                 "dont_obey_robotstxt": self.is_official_api
                 and self.settings.getbool("API_IGNORES_ROBOTSTXT", True),
             },
-            # Page URLs are re-fetched on resume by design (cheap, and the
-            # items they yield are skipped via the manifest).
+            # Page URLs are fetched again on resume by design (cheap, and the items they
+            # yield are skipped via the manifest).
             dont_filter=True,
         )
 
@@ -233,8 +337,8 @@ class LabelSearchSpider(scrapy.Spider):
         if quota.kept[label] + self.shared.pending[label] < quota.limits[label]:
             yield request
         else:
-            # Enough candidates are in the pipeline; fetch more only if they
-            # turn out not to be enough (see _on_idle).
+            # Enough candidates are in the pipelines; fetch more only if they turn out
+            # not to be enough (see _on_idle).
             self._parked[label] = request
 
     def _on_idle(self, spider: scrapy.Spider) -> None:
@@ -266,8 +370,8 @@ class LabelSearchSpider(scrapy.Spider):
     def page_failed(self, failure: Failure) -> None:
         """Say clearly why a source stopped for a label; the crawl goes on.
 
-        When the API could not be reached at all, the source is marked failed
-        and the end-of-crawl report says so once, instead of a line per label.
+        When the API could not be reached at all, the source is marked failed and the
+        end-of-crawl report says so once, instead of a line per label.
         """
         request = failure.request  # type: ignore[attr-defined]
         exc = failure.value
@@ -289,17 +393,17 @@ class LabelSearchSpider(scrapy.Spider):
         self._give_up(label, why)
 
     def _give_up(self, label: str, why: str, terminal: bool = True) -> None:
-        # The cursor still points at this page, so a later run retries it.
+        # The cursor still points at this page, so a later run tries it again.
         self.logger.error(
             "%s: search for %r failed (%s); skipping",
             self.name,
             label,
             why,
-            extra=None if terminal else reported_later(),
+            extra=None if terminal else log_file_only(),
         )
         self.crawler.stats.inc_value(f"cgan/{self.name}/failed_page")
 
-    # --- helpers -------------------------------------------------------------------
+    # --- helpers --------------------------------------------------------------------------
 
     def _spec(self, label: str) -> LabelSpec:
         return next(spec for spec in self.labels if spec.name == label)

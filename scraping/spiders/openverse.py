@@ -1,9 +1,9 @@
 """Openverse: openly licensed images, no API key needed.
 
-``GET /v1/images/?q=...&page=N&page_size=M`` answers
-``{"result_count", "page_count", "page", "results": [...]}`` where each result
-has ``url``, ``foreign_landing_url``, ``creator``, ``license``,
-``license_version`` and ``license_url``.
+`GET /v1/images/?q=...&page=N&page_size=M` answers
+`{"result_count", "page_count", "page", "results": [...]}` where each result
+has `url`, `foreign_landing_url`, `creator`, `license`,
+`license_version` and `license_url`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from cgan.scraping.labels import LabelSpec
+from cgan.scraping.items import LabelSpec
 from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 
 def format_licence(code: str | None, version: str | None) -> str | None:
-    """``by-sa`` + ``2.0`` -> ``CC BY-SA 2.0``; ``cc0`` -> ``CC0 1.0``; ``pdm`` -> ``PDM 1.0``."""
+    """`by-sa` + `2.0` -> `CC BY-SA 2.0`; `cc0` -> `CC0 1.0`; `pdm` -> `PDM 1.0`."""
     if not code:
         return None
     name = code.upper()

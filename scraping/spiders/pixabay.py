@@ -1,9 +1,9 @@
-"""Pixabay: free stock photos; needs a (free) key in ``PIXABAY_API_KEY``.
+"""Pixabay: free stock photos; needs a (free) key in `PIXABAY_API_KEY`.
 
-``GET /api/?key=...&q=...&image_type=photo&page=N&per_page=M`` answers
-``{"totalHits": n, "hits": [...]}`` with ``webformatURL`` (640 px),
-``largeImageURL`` (1280 px), ``user`` and ``pageURL`` per hit. Only
-``totalHits`` results are reachable through paging.
+`GET /api/?key=...&q=...&image_type=photo&page=N&per_page=M` answers
+`{"totalHits": n, "hits": [...]}` with `webformatURL` (640 px),
+`largeImageURL` (1280 px), `user` and `pageURL` per hit. Only
+`totalHits` results are reachable through paging.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from scrapy.settings import BaseSettings
 
-from cgan.scraping.labels import LabelSpec
+from cgan.scraping.items import LabelSpec
 from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 LICENCE = "Pixabay Content License"

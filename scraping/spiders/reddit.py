@@ -1,9 +1,9 @@
-"""Reddit: public JSON search listings (``/search.json``), no key.
+"""Reddit: public JSON search listings (`/search.json`), no key.
 
-The listing is ``{"data": {"children": [{"data": post}], "after": token}}``.
-Image posts have ``post_hint == "image"`` and a direct ``url``; galleries
-list their files in ``media_metadata``; ``preview.images[0].source.url`` is
-the fallback. Reddit gives no licence, so ``licence`` stays empty, and posts
+The listing is `{"data": {"children": [{"data": post}], "after": token}}`.
+Image posts have `post_hint == "image"` and a direct `url`; galleries
+list their files in `media_metadata`; `preview.images[0].source.url` is
+the fallback. Reddit gives no licence, so `licence` stays empty, and posts
 marked over_18 are skipped unless REDDIT_ALLOW_NSFW is set. Note that
 reddit's robots.txt may forbid crawling, in which case (with ROBOTSTXT_OBEY)
 this source simply reports that and yields nothing.
@@ -15,15 +15,18 @@ import html
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from cgan.scraping.labels import LabelSpec
+from cgan.scraping.items import LabelSpec
 from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+# How a post's link ends when it points straight at a picture. A URL, not a file on disk:
+# cgan.common.images.IMAGE_SUFFIXES is what the dataset reads, and reddit hosts none of
+# its bmp/tiff; links without these endings still count when reddit says post_hint=image.
+IMAGE_URL_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 
 def _post_images(post: dict[str, Any]) -> list[str]:
     url = post.get("url_overridden_by_dest") or post.get("url") or ""
-    if post.get("post_hint") == "image" or url.lower().split("?")[0].endswith(IMAGE_SUFFIXES):
+    if post.get("post_hint") == "image" or url.lower().split("?")[0].endswith(IMAGE_URL_SUFFIXES):
         return [html.unescape(url)]
     if post.get("is_gallery"):
         media = post.get("media_metadata") or {}

@@ -1,10 +1,10 @@
 """Wikimedia Commons: freely licensed media through the MediaWiki API, no key.
 
-``action=query&generator=search&gsrnamespace=6&prop=imageinfo`` returns
-``query.pages`` (an object keyed by page id, or a list with formatversion=2),
-each with ``imageinfo[0]`` holding ``url``/``thumburl``, ``descriptionurl``,
-``mime``, ``width``/``height`` and ``extmetadata`` (licence, artist). Paging
-is MediaWiki's ``continue`` object, sent back verbatim.
+`action=query&generator=search&gsrnamespace=6&prop=imageinfo` returns
+`query.pages` (an object keyed by page id, or a list with formatversion=2),
+each with `imageinfo[0]` holding `url`/`thumburl`, `descriptionurl`,
+`mime`, `width`/`height` and `extmetadata` (licence, artist). Paging
+is MediaWiki's `continue` object, sent back verbatim.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from cgan.scraping.labels import LabelSpec
+from cgan.scraping.items import LabelSpec
 from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
 RASTER_MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})

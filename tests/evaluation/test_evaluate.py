@@ -28,7 +28,7 @@ def run_eval(*args: str) -> subprocess.CompletedProcess:
 
 def test_real_images_against_themselves_are_the_ceiling(tiny_judge, synthetic_reference):
     from cgan.evaluation.evaluate import Protocol, evaluate
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
 
     judge = load_judge(tiny_judge)
     protocol = Protocol(samples_per_class=60, reference=str(synthetic_reference))
@@ -113,7 +113,7 @@ def test_errors_are_one_line(tiny_judge, synthetic_reference, exported_model, tm
 
 def test_labels_must_match_the_judge(tiny_judge, tmp_path):
     from cgan.evaluation.evaluate import real_samples
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
 
     (tmp_path / "cat").mkdir()
     from PIL import Image
@@ -138,7 +138,7 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
 
 def test_shipped_judge_knows_cifar10(cifar10_dir):
     from cgan.evaluation import SHIPPED_JUDGE
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
     from cgan.training.data import load_folder
 
     judge = load_judge(SHIPPED_JUDGE)

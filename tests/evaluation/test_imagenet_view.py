@@ -28,7 +28,7 @@ def noise(count: int, seed: int) -> np.ndarray:
 
 def test_real_images_against_themselves_in_imagenet_features(tiny_judge, synthetic_reference):
     from cgan.evaluation.evaluate import Protocol, evaluate
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
 
     protocol = Protocol(samples_per_class=60, reference=str(synthetic_reference))
     result = evaluate(synthetic_reference, load_judge(tiny_judge), protocol, real=True)

@@ -15,7 +15,7 @@ SHIPPED = shipped_model_path()
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model here")
 def test_judge_recognises_the_requested_classes():
     pytest.importorskip("tensorflow")
-    from cgan.evaluation.judge_io import load_judge
+    from cgan.evaluation.judge import load_judge
     from cgan.evaluation.metrics import accuracy
     from cgan.inference.generator import ImageGenerator
 

@@ -1,6 +1,6 @@
 """Fixtures for the gather-stage tests: a local fake of the image APIs and a CLI runner.
 
-Crawls run in a subprocess (the real ``cgan-scrape`` CLI) because Twisted's
+Crawls run in a subprocess (the real `cgan-scrape` CLI) because Twisted's
 reactor can start only once per process. Nothing here touches the network
 beyond 127.0.0.1.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from cgan.scraping.localsource import PIXABAY_TEST_KEY, LocalSource
+from tests.scraping.fake_apis import PIXABAY_TEST_KEY, LocalSource
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Settings that make a local crawl fast and its failures quick to show.
+# Settings that make a local crawl fast and its failures quick to show.
 FAST = {
     "AUTOTHROTTLE_ENABLED": "False",
     "DOWNLOAD_DELAY": "0",
@@ -43,7 +43,7 @@ def local_source() -> Iterator[LocalSource]:
 def run_cli(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m cgan.scraping ARGS`` and capture its output."""
+    """Run `python -m cgan.scraping ARGS` and capture its output."""
     full_env = dict(os.environ)
     full_env.pop("PIXABAY_API_KEY", None)  # tests decide whether a key exists
     full_env.update(env or {})
@@ -60,7 +60,7 @@ def run_cli(
 def make_crawl_args(
     source: LocalSource, labels: str, limit: int, out: Path, extra: dict[str, str] | None = None
 ) -> list[str]:
-    """CLI arguments for a crawl against ``source`` with the fast settings."""
+    """CLI arguments for a crawl against `source` with the fast settings."""
     args = ["--labels", labels, "--limit", str(limit), "--out", str(out), "--min-size", "64"]
     for key, value in {**FAST, **source.settings(), **(extra or {})}.items():
         args += ["-s", f"{key}={value}"]
@@ -69,7 +69,7 @@ def make_crawl_args(
 
 @pytest.fixture
 def crawl(local_source: LocalSource) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a crawl against the fixture server; pass ``sources=...`` to pick spiders."""
+    """Run a crawl against the fixture server; `sources=...` picks spiders, `quiet` adds --quiet."""
 
     def _crawl(
         labels: str,
@@ -78,8 +78,10 @@ def crawl(local_source: LocalSource) -> Callable[..., subprocess.CompletedProces
         sources: str = "openverse,wikimedia,reddit,pixabay",
         extra: dict[str, str] | None = None,
         timeout: float = 90,
+        quiet: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         args = make_crawl_args(local_source, labels, limit, out, extra) + ["--sources", sources]
+        args += ["--quiet"] if quiet else []
         result = run_cli(args, env={"PIXABAY_API_KEY": PIXABAY_TEST_KEY}, timeout=timeout)
         if result.returncode != 0:
             print(result.stdout, result.stderr[-4000:], sep="\n")

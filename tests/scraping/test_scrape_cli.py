@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cgan.scraping.build import BuildError, BuildOptions, build_dataset
-from cgan.scraping.localsource import encode, make_image, make_jpeg, truncated
+from tests.scraping.fake_apis import encode, make_image, make_jpeg, truncated
 
 
 @pytest.mark.parametrize(

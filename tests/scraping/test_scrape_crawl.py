@@ -10,7 +10,7 @@ from collections import Counter
 
 from PIL import Image
 
-from cgan.scraping.localsource import (
+from tests.scraping.fake_apis import (
     HTML_PAGE,
     LocalSource,
     bomb_png,

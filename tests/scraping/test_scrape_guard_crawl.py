@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from cgan.scraping.imagecheck import sha1_of
-from cgan.scraping.localsource import make_jpeg
+from tests.scraping.fake_apis import make_jpeg
 
 
 def test_only_http_urls_are_fetched_and_redirects_are_checked(

@@ -28,20 +28,22 @@ from scrapy.settings import Settings
 from twisted.internet import error as twisted_error
 
 from cgan.scraping.addresses import address_refusal, scheme_refusal
-from cgan.scraping.failures import reason_for, unreachable
-from cgan.scraping.outcomes import (
+from cgan.scraping.middlewares import API_PAGE, UnsafeURL, UrlGuardMiddleware
+from cgan.scraping.pipelines import reason_for
+from cgan.scraping.report import (
     FAILED,
     FINISHED,
     INTERRUPTED,
     SourceOutcome,
+    log_file_only,
     mark_failed,
     nothing_gathered,
     source_outcome,
+    terminal_lines,
 )
-from cgan.scraping.terminal import reported_later, terminal_lines
-from cgan.scraping.urlguard import API_PAGE, UnsafeURL, UrlGuardMiddleware
+from cgan.scraping.spiders.base import unreachable
 
-#: What the fake resolver answers; a name missing here fails the test if looked up.
+# What the fake resolver answers; a name missing here fails the test if looked up.
 DNS = {
     "cdn.example": ["93.184.216.34", "2606:4700:4700::1111"],
     "dual.example": ["93.184.216.34", "::1"],  # one bad address is enough to refuse
@@ -63,7 +65,7 @@ class Guard:
         return DNS[host]
 
     def refusal(self, request: Request) -> str | None:
-        """The detail of the UnsafeURL raised for ``request``, or None when let through."""
+        """The detail of the UnsafeURL raised for `request`, or None when let through."""
         try:
             asyncio.run(self.middleware.process_request(request))
         except UnsafeURL as exc:
@@ -169,7 +171,7 @@ def test_address_refusal_checks_every_address():
 
 
 def _redirect(url: str, location: str) -> tuple[Request, Request | Response]:
-    """What Scrapy's RedirectMiddleware makes of a 302 from ``url`` to ``location``."""
+    """What Scrapy's RedirectMiddleware makes of a 302 from `url` to `location`."""
     middleware = RedirectMiddleware(Settings())
     middleware.crawler = SimpleNamespace(spider=None)  # only read for handle_httpstatus_list
     request = Request(url)
@@ -278,7 +280,7 @@ def test_terminal_shows_project_lines_once_without_tracebacks():
             raise RuntimeError("boom")
         except RuntimeError:
             project.error("search failed\nsecond line", exc_info=sys.exc_info())
-        project.error("said again at the end", extra=reported_later())
+        project.error("said again at the end", extra=log_file_only())
         project.debug("detail")
         logging.getLogger("scrapy.core.engine").error("Spider error processing")
         shutdown = logging.getLogger("scrapy.crawler")

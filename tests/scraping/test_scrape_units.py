@@ -11,10 +11,17 @@ from email.utils import format_datetime
 import pytest
 from PIL import Image
 
-from cgan.scraping.dedupe import DedupIndex
 from cgan.scraping.imagecheck import ImageLimits, ImageRejected, analyse, open_header
-from cgan.scraping.labels import parse_labels
-from cgan.scraping.localsource import (
+from cgan.scraping.items import parse_labels
+from cgan.scraping.manifest import Manifest, is_transient, make_record
+from cgan.scraping.middlewares import backoff_delay, parse_retry_after
+from cgan.scraping.spiders.base import PageLedger
+from cgan.scraping.spiders.openverse import format_licence, parse_openverse
+from cgan.scraping.spiders.pixabay import parse_hits
+from cgan.scraping.spiders.reddit import parse_listing
+from cgan.scraping.spiders.wikimedia import parse_commons
+from cgan.scraping.state import DedupIndex, LabelQuota
+from tests.scraping.fake_apis import (
     HTML_PAGE,
     bomb_png,
     encode,
@@ -23,14 +30,6 @@ from cgan.scraping.localsource import (
     near_copy,
     truncated,
 )
-from cgan.scraping.manifest import Manifest, is_transient, make_record
-from cgan.scraping.middlewares import backoff_delay, parse_retry_after
-from cgan.scraping.quota import LabelQuota
-from cgan.scraping.spiders.openverse import format_licence, parse_openverse
-from cgan.scraping.spiders.paging import PageLedger
-from cgan.scraping.spiders.pixabay import parse_hits
-from cgan.scraping.spiders.reddit import parse_listing
-from cgan.scraping.spiders.wikimedia import parse_commons
 
 LIMITS = ImageLimits(min_width=64, min_height=64, max_bytes=2_000_000, max_pixels=4_000_000)
 

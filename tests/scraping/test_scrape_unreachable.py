@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from cgan.scraping.localsource import make_jpeg
+from tests.scraping.fake_apis import make_jpeg
 
 
 def _closed_port() -> int:

@@ -1,4 +1,4 @@
-"""The content check: ``cgan-scrape verify`` on folders the tests make, ``--verify`` in a
+"""The content check: `cgan-scrape verify` on folders the tests make, `--verify` in a
 crawl against the local fake APIs, and one-line errors for every bad request."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cgan.common.imagenet.wordnet import DEFAULT_DIR
-from cgan.scraping.localsource import make_jpeg
+from tests.scraping.fake_apis import make_jpeg
 
 HAS_NETWORK = all(
     importlib.util.find_spec(m)
@@ -139,6 +139,8 @@ def test_verify_reports_moves_and_records(cli, tmp_path):
     dry = cli(args, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert dry.stderr.count("deer is left unchecked") == 1
+    progress = [line for line in dry.stderr.splitlines() if "images/s" in line]
+    assert progress and progress[-1].startswith("cgan-scrape verify: 9/9 images, "), dry.stderr
     data = json.loads(report.read_text())
     assert data["labels"]["dog"] == {**data["labels"]["dog"], "kept": 0, "off_topic": 3}
     assert data["labels"]["deer"]["unchecked"] == 2 and not data["labels"]["deer"]["checked"]
@@ -163,8 +165,9 @@ def test_verify_reports_moves_and_records(cli, tmp_path):
     assert len(lines) == 2 and lines[-1]["url"] == kept_url
     assert lines[-1]["status"] == "rejected" and lines[-1]["reason"] == "off_topic"
     assert lines[-1]["detail"].startswith("top: ") and lines[-1]["path"] is None
-    again = cli(args, timeout=120)  # _off_topic is not read as a class
+    again = cli([*args, "--quiet"], timeout=120)  # _off_topic is not read as a class
     assert again.returncode == 0 and "_off_topic" not in again.stdout
+    assert "images/s" not in again.stderr
     assert json.loads(report.read_text())["labels"]["dog"]["off_topic"] == 0
 
 

@@ -51,14 +51,14 @@ def make_image(seed: int, size: tuple[int, int] = (200, 160)) -> Image.Image:
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", quality: int = 90) -> bytes:
-    """Image to bytes in ``fmt``."""
+    """Image to bytes in `fmt`."""
     buf = io.BytesIO()
     image.save(buf, fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return buf.getvalue()
 
 
 def make_jpeg(seed: int, size: tuple[int, int] = (200, 160), quality: int = 90) -> bytes:
-    """JPEG bytes of :func:`make_image`."""
+    """JPEG bytes of `make_image`."""
     return encode(make_image(seed, size), "JPEG", quality)
 
 
@@ -75,7 +75,7 @@ def truncated(body: bytes) -> bytes:
 
 
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` pixels."""
+    """A tiny PNG whose header claims `width` x `height` pixels."""
     real = encode(Image.new("RGB", (8, 8), (200, 10, 10)), "PNG")
     ihdr_data = struct.pack(">II", width, height) + real[24:29]
     chunk = b"IHDR" + ihdr_data
@@ -144,12 +144,12 @@ class LocalSource:
 
     # setup
     def add_file(self, path: str, body: bytes, **options: Any) -> str:
-        """Serve ``body`` at ``path``; returns the full URL."""
+        """Serve `body` at `path`; returns the full URL."""
         self.files[path] = Resource(body, **options)
         return self.url(path)
 
     def add_result(self, source: str, query: str, path: str, **extra: Any) -> None:
-        """Make ``path`` appear in ``source``'s results for ``query``."""
+        """Make `path` appear in `source`'s results for `query`."""
         n = len(self.results[(source, query)])
         self.results[(source, query)].append(
             Entry(path, title=f"{query} {n}", author=f"author-{source}-{n}", extra=extra)
@@ -182,7 +182,7 @@ class LocalSource:
         return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
-        """Full URL of a served path; a path that already is a URL (``file:...``) stays as is."""
+        """Full URL of a served path; a path that already is a URL (`file:...`) stays as is."""
         return path if ":" in path.split("/", 1)[0] else self.base + path
 
     def settings(self) -> dict[str, str]:
@@ -201,7 +201,7 @@ class LocalSource:
         }
 
     def count(self, prefix: str) -> int:
-        """Hits on paths starting with ``prefix``."""
+        """Hits on paths starting with `prefix`."""
         with self._lock:
             return sum(n for path, n in self.hits.items() if path.startswith(prefix))
 
