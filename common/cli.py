@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cgan.common.errors import CganError
 
@@ -47,7 +47,12 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """Bad arguments give one line on stderr and exit code 2, not a usage dump."""
+    """Bad arguments give one line on stderr and exit code 2, not a usage dump; the
+    description and the examples epilog are shown as written."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**options)
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -57,47 +62,26 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 # argparse `type=` converters: a bad value becomes the parser's one-line error.
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int, "a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _converter(kind: type, accept: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
+    what = "a whole number" if kind is int else "a number"
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{requirement}, got {value}")
+        return value
+
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    value = _number(text, int, "a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def open_fraction(text: str) -> float:
-    """A number strictly between 0 and 1, such as a decay rate."""
-    value = _number(text, float, "a number")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _number(text: str, kind: type, what: str):
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+positive_int = _converter(int, lambda v: v >= 1, "must be at least 1")
+non_negative_int = _converter(int, lambda v: v >= 0, "must not be negative")
+non_negative_float = _converter(float, lambda v: v >= 0, "must not be negative")
+positive_float = _converter(float, lambda v: v > 0, "must be positive")
+# A number strictly between 0 and 1, such as a decay rate.
+open_fraction = _converter(float, lambda v: 0 < v < 1, "must be between 0 and 1")

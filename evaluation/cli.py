@@ -28,12 +28,7 @@ examples:
 
 
 def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="cgan-eval",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineArgumentParser(prog="cgan-eval", description=__doc__, epilog=EXAMPLES)
     parser.add_argument("model", nargs="?", type=Path, help="an exported .onnx")
     parser.add_argument(
         "--real",

@@ -9,7 +9,6 @@ strictly; precision and recall are printed beside them for the record.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -60,11 +59,7 @@ def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(
-        prog="cgan-ship",
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineArgumentParser(prog="cgan-ship", description=__doc__.splitlines()[0])
     parser.add_argument("candidate", type=Path, help="an exported, evaluated .onnx")
     parser.add_argument("--dry-run", action="store_true", help="decide, copy nothing")
     args = parser.parse_args(argv)

@@ -20,12 +20,7 @@ examples:
 
 
 def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="cgan-export",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineArgumentParser(prog="cgan-export", description=__doc__, epilog=EXAMPLES)
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a cgan-train run")
     parser.add_argument(
         "-o", "--output", type=Path, help="the .onnx to write (default models/<run name>.onnx)"

@@ -27,12 +27,7 @@ examples:
 
 
 def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="cgan-infer",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineArgumentParser(prog="cgan-infer", description=__doc__, epilog=EXAMPLES)
     parser.add_argument(
         "--label",
         action="append",

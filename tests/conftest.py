@@ -22,28 +22,12 @@ def cifar10_dir() -> Path:
 
 def _train_tiny_run(run_dir: Path, arch: str, steps: int = 4) -> Path:
     pytest.importorskip("tensorflow")
-    from cgan.training.config import make_config
     from cgan.training.loop import train
     from cgan.training.runtime import quiet_tensorflow
+    from tests.training.helpers import tiny_config
 
     quiet_tensorflow()
-    config = make_config(
-        "smoke",
-        dict(
-            arch=arch,
-            steps=steps,
-            batch_size=8,
-            g_channels=8,
-            d_channels=8,
-            latent_dim=8,
-            embed_dim=4,
-            synthetic_classes=3,
-            synthetic_per_class=8,
-            log_every=2,
-            checkpoint_every=steps,
-            samples_per_class=2,
-        ),
-    )
+    config = tiny_config(arch=arch, steps=steps, checkpoint_every=steps)
     train(config, run_dir, resume=False, progress=False)
     return run_dir
 

@@ -78,12 +78,7 @@ OPTION_FIELDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="cgan-train",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineArgumentParser(prog="cgan-train", description=__doc__, epilog=EXAMPLES)
     parser.add_argument(
         "--run-dir",
         type=Path,
