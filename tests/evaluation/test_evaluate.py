@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from cgan.common.errors import TrainingError  # noqa: E402
+from cgan.common.errors import EvaluationError  # noqa: E402
 from cgan.evaluation.inception import fid_and_is, inception_score  # noqa: E402
 from cgan.inference.generator import ImageGenerator  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_labels_must_match_the_judge(tiny_judge, tmp_path):
     from PIL import Image
 
     Image.new("RGB", (32, 32)).save(tmp_path / "cat" / "a.png")
-    with pytest.raises(TrainingError, match="are not the judge's"):
+    with pytest.raises(EvaluationError, match="are not the judge's"):
         real_samples(tmp_path, load_judge(tiny_judge).labels, 5)
 
 
@@ -128,7 +128,7 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
     assert inception_score(uniform)[0] == pytest.approx(1.0)
     confident = np.eye(10)[np.arange(100) % 10]
     assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
-    with pytest.raises(TrainingError, match="no Inception weights file"):
+    with pytest.raises(EvaluationError, match="no Inception weights file"):
         fid_and_is(
             np.zeros((2, 32, 32, 3), np.uint8),
             np.zeros((2, 32, 32, 3), np.uint8),
