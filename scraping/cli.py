@@ -35,10 +35,14 @@ examples:
   {PROG} --labels cat dog --sources openverse,wikimedia --limit 200 --out data/pets
   {PROG} --labels "red_fox=red fox,cat" --limit 100 --out data/mine --min-size 256
   PIXABAY_API_KEY=... {PROG} --labels cat --sources pixabay --limit 50 --out data/mine
+  export REDDIT_CLIENT_ID=... REDDIT_CLIENT_SECRET=... REDDIT_USERNAME=you   # Data API
+  export OPENVERSE_CLIENT_ID=... OPENVERSE_CLIENT_SECRET=...   # larger Openverse limits
   {PROG} --labels cat --limit 50 --out data/mine -s DOWNLOAD_DELAY=1 -s CONCURRENT_REQUESTS=4
 
-Run the same command again to resume an interrupted crawl: URLs already in
-OUT/manifest.jsonl are never downloaded twice; Scrapy's log is OUT/crawl.log.
+Run the same command again to resume an interrupted crawl, or one whose source
+stopped at a spent rate limit or daily budget: URLs already in OUT/manifest.jsonl
+are never downloaded twice; Scrapy's log is OUT/crawl.log. Which source needs
+which key, and its limits: docs/scraping.md.
 Then build a dataset:
   {PROG} build --src data/mine --out data/mine-64 --size 64 --min-per-class 50
 

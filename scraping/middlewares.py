@@ -5,6 +5,10 @@
 2. `ConcurrentSafeRobotsTxtMiddleware` replaces Scrapy's robots.txt check, which lets
    through requests that wait together for a host's robots.txt.
 3. `BackoffRetryMiddleware` replaces Scrapy's retries: it waits, honouring `Retry-After`.
+4. `RateLimitMiddleware` paces every host by the rate-limit headers it sends and a source's
+   API by the budget the source declares (ratelimit.py), so the crawl does not run into 429s.
+5. `OAuthMiddleware` puts a source's bearer token on its API requests and takes it off
+   again when the answer comes back (auth.py).
 
 settings.py lists them in DOWNLOADER_MIDDLEWARES; docs/scraping.md says why each exists.
 """
@@ -19,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
@@ -30,6 +35,16 @@ from twisted.internet.interfaces import IAddress, IHostResolution, IResolutionRe
 from zope.interface import implementer
 
 from cgan.scraping.addresses import address_refusal, ip_literal, scheme_refusal
+from cgan.scraping.auth import (
+    AUTH_GENERATION,
+    AUTH_RETRIED,
+    AUTHORISED,
+    REDACTOR,
+    AuthError,
+    TokenCache,
+    install_redactor,
+)
+from cgan.scraping.ratelimit import HostPace, RateLimited, announced_limits, pause
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -46,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 # Request.meta key marking a search API page (its URL comes from the settings).
 API_PAGE = "cgan_api_page"
+# Request.meta key marking a page that counts against its source's RequestBudget.
+BUDGETED = "cgan_budgeted"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -301,3 +318,182 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return backoff_delay(
             request.meta.get("retry_times", 0), self.backoff_base, self.backoff_max
         )
+
+
+# --- 4. rate limits -------------------------------------------------------------------------
+
+_CLAIM = "cgan_ratelimit_host"  # Request.meta: the host whose HostPace counts it in flight
+
+
+class RateLimitMiddleware:
+    """Wait before a request rather than be refused with a 429 after it.
+
+    Two kinds of limit (ratelimit.py). Every answer's rate-limit headers (Reddit's
+    `X-Ratelimit-*`, the `X-RateLimit-*` and `RateLimit-*` forms, Openverse's per-scope
+    ones) update a `HostPace` for its host, read from Scrapy's response_downloaded signal
+    so that every raw answer counts, retried, redirected or not. The host's next request
+    then waits its turn: the remaining requests are spread evenly over what is left of
+    the window, and when none remain it waits for the reset. A page a source marks
+    BUDGETED also waits for the source's `RequestBudget` (Openverse's documented 20 a
+    minute and 200 a day for anonymous clients), which is counted across runs.
+
+    A wait longer than RATELIMIT_MAX_WAIT is not waited: the request fails with
+    RateLimited, which stops the source for now with the time it frees up (base.py), and
+    makes an image `http_429` in the manifest (a transient reason, retried by
+    --retry-failed). Waits end early when the crawl is stopped (Ctrl-C). `Retry-After`
+    on a 429 or 503 stays with BackoffRetryMiddleware, per request: one throttled image
+    must not stall a whole host. RATELIMIT_ENABLED = False turns the header pacing off;
+    a source's budget always applies.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.enabled = settings.getbool("RATELIMIT_ENABLED", True)
+        self.max_wait = max(0.0, settings.getfloat("RATELIMIT_MAX_WAIT", 300.0))
+        self.margin = max(0.0, settings.getfloat("RATELIMIT_MARGIN", 1.0))
+        self.unknown_reset = max(0.0, settings.getfloat("RATELIMIT_UNKNOWN_RESET", 60.0))
+        self.hosts: dict[str, HostPace] = {}
+        crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(self._left, signal=signals.request_left_downloader)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _running(self) -> bool:
+        engine = self.crawler.engine
+        return engine is None or bool(getattr(engine, "running", True))
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        key = urlparse_cached(request).netloc
+        budget = getattr(self.crawler.spider, "budget", None)
+        if not request.meta.get(BUDGETED):
+            budget = None
+        while True:
+            now, wall = time.monotonic(), time.time()
+            host = self.hosts.get(key) if self.enabled else None
+            host_wait = host.wait(now) if host is not None else 0.0
+            refusal = budget.refusal(wall, self.max_wait) if budget is not None else None
+            if refusal is None and host_wait > self.max_wait:
+                why = f"{key} announces that its rate limit is spent"
+                refusal = RateLimited(why, wall + host_wait)
+            if refusal is not None:
+                self.crawler.stats.inc_value("cgan/ratelimit/refused")
+                raise refusal
+            wait = max(host_wait, budget.wait(wall) if budget is not None else 0.0)
+            if wait <= 0:
+                break
+            self.crawler.stats.inc_value("cgan/ratelimit/waited")
+            logger.debug("rate limit: %s waits %.2fs", request.url, wait)
+            await pause(min(wait, 1.0), self._running)  # then look again: answers may tell more
+        if budget is not None:
+            budget.spend(wall)
+        self.hosts.setdefault(key, self._new_pace()).claim(now)
+        request.meta[_CLAIM] = key
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        self._left(request)  # never reached the downloader (a later middleware refused it)
+
+    def _new_pace(self) -> HostPace:
+        return HostPace(margin=self.margin, unknown_reset=self.unknown_reset)
+
+    def _downloaded(self, response: Response, request: Request, **_: Any) -> None:
+        headers = {}
+        for name, values in response.headers.items():
+            text = name.decode("latin-1").lower()
+            if "ratelimit" in text and values and len(headers) < 40:  # a hostile flood: cut
+                headers[text] = values[-1].decode("latin-1")[:200]
+        if not headers:
+            return
+        announced = announced_limits(headers)
+        if announced:
+            key = urlparse_cached(request).netloc
+            self.hosts.setdefault(key, self._new_pace()).observe(announced, time.monotonic())
+            self.crawler.stats.inc_value("cgan/ratelimit/announced")
+
+    def _left(self, request: Request, **_: Any) -> None:
+        key = request.meta.pop(_CLAIM, None)
+        host = self.hosts.get(key) if key is not None else None
+        if host is not None:
+            host.release()
+            if host.idle:
+                del self.hosts[key]
+
+
+# --- 5. OAuth tokens ------------------------------------------------------------------------
+
+
+class OAuthMiddleware:
+    """Send a source's API requests with its bearer token, and nothing else with it.
+
+    A spider with an `oauth` client (auth.OAuthClient: Reddit's Data API, Openverse with
+    credentials) marks its API pages AUTHORISED. Here, after the scheduler and after the
+    rate-limit wait, such a request gets `Authorization: <scheme> <token>` from the
+    source's TokenCache (one fetch, shared; renewed before it expires), but only when it
+    goes to the API's own host, so a redirect elsewhere never carries it. When the
+    answer or an error comes back the header is taken off the request again, before
+    retries and redirects copy it into new requests that the scheduler may write to disk
+    (JOBDIR). A 401 drops the token and sends the request once more with a new one; a
+    second 401 means the API refuses the application: AuthError, and the source fails.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.cache: TokenCache | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _tokens(self) -> TokenCache | None:
+        client = getattr(self.crawler.spider, "oauth", None)
+        if client is None:
+            return None
+        if self.cache is None or self.cache.client is not client:
+            install_redactor()
+            self.cache = TokenCache(client, self._fetch, on_secret=REDACTOR.add)
+        return self.cache
+
+    async def _fetch(self, request: Request) -> Response:
+        assert self.crawler.engine is not None
+        return await self.crawler.engine.download_async(request)
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        if not request.meta.get(AUTHORISED):
+            return
+        tokens = self._tokens()
+        if tokens is None or urlparse_cached(request).netloc != tokens.client.api_host:
+            return
+        token, generation = await tokens.get()
+        request.headers[b"Authorization"] = f"{tokens.client.scheme} {token}"
+        request.meta[AUTH_GENERATION] = generation
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        if not request.meta.get(AUTHORISED):
+            return response
+        sent_token = request.headers.pop(b"Authorization", None) is not None
+        tokens = self._tokens()
+        if response.status != 401 or not sent_token or tokens is None:
+            return response
+        source = tokens.client.source
+        self.crawler.stats.inc_value(f"cgan/{source}/token_refused")
+        if request.meta.get(AUTH_RETRIED):
+            raise AuthError(
+                "the API refuses a fresh access token (HTTP 401); check that the "
+                f"application behind {tokens.client.names[0]} may use it"
+            )
+        tokens.invalidate(request.meta.get(AUTH_GENERATION))
+        retry = request.replace(dont_filter=True)
+        retry.meta[AUTH_RETRIED] = True
+        return retry
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        if request.meta.get(AUTHORISED):
+            request.headers.pop(b"Authorization", None)

@@ -39,6 +39,7 @@ from cgan.scraping.contentcheck import OFF_TOPIC, check_from_settings
 from cgan.scraping.imagecheck import ImageLimits, ImageRejected, analyse, sha1_of
 from cgan.scraping.manifest import FIELDS, KEPT, REJECTED, make_record
 from cgan.scraping.middlewares import UnsafeURL
+from cgan.scraping.ratelimit import RateLimited, Stopping
 from cgan.scraping.report import log_file_only
 from cgan.scraping.state import CrawlState
 
@@ -134,6 +135,8 @@ def reason_for(exc: BaseException) -> ImageRejected:
         return exc
     if isinstance(exc, UnsafeURL):
         return ImageRejected("unsafe_url", exc.detail)
+    if isinstance(exc, RateLimited):  # the host's limit is spent: transient, retried later
+        return ImageRejected("http_429", exc.detail)
     detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, IgnoreRequest):
         reason = "robots" if "robots" in str(exc).lower() else "ignored"
@@ -279,6 +282,8 @@ class LabelledImagesPipeline(ImagesPipeline):
     def media_failed(
         self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
     ) -> Any:
+        if isinstance(failure.value, Stopping):  # Ctrl-C during a rate-limit wait
+            raise DropItem("crawl is shutting down", log_level="DEBUG")
         raise reason_for(failure.value)
 
     def item_completed(
@@ -289,6 +294,8 @@ class LabelledImagesPipeline(ImagesPipeline):
             adapter.update({"status": REJECTED, "reason": "no_url", "images": []})
             return item
         ok, value = results[0]
+        if not ok and isinstance(value.value, DropItem):
+            raise value.value  # undecided: no manifest line, a later run tries it again
         if ok:
             adapter.update(
                 {

@@ -42,6 +42,7 @@ _SHUTDOWN_LOGGER = "scrapy.crawler"  # "Received SIGINT, shutting down gracefull
 FINISHED = "finished"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
+STOPPED = "stopped"  # a rate limit or daily budget is spent; a later run carries on
 
 
 # --- plain-text tables ----------------------------------------------------------------------
@@ -146,6 +147,15 @@ def mark_failed(stats: StatsCollector, source: str, reason: str) -> None:
         stats.set_value(failed_key(source), reason)
 
 
+def mark_stopped(
+    stats: StatsCollector, source: str, reason: str, resume_after: str | None = None
+) -> None:
+    """Record that `source` stopped early because a limit is spent (first reason kept)."""
+    if stats.get_value(f"cgan/{source}/stopped") is None:
+        stats.set_value(f"cgan/{source}/stopped", reason)
+        stats.set_value(f"cgan/{source}/resume_after", resume_after)
+
+
 @dataclass
 class SourceOutcome:
     """One source's result for the report and `summary.json`."""
@@ -154,10 +164,13 @@ class SourceOutcome:
     status: str
     reason: str | None = None
     pages: int = 0
+    resume_after: str | None = None  # STOPPED: when the spent limit frees up, if known
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("source")
+        if data["resume_after"] is None:
+            data.pop("resume_after")
         return data
 
 
@@ -172,6 +185,10 @@ def source_outcome(source: str, stats: StatsCollector | None) -> SourceOutcome:
     reason = stats.get_value(failed_key(source))
     if reason is not None:
         return SourceOutcome(source, FAILED, str(reason), pages)
+    stopped = stats.get_value(f"cgan/{source}/stopped")
+    if stopped is not None:
+        after = stats.get_value(f"cgan/{source}/resume_after")
+        return SourceOutcome(source, STOPPED, str(stopped), pages, after and str(after))
     return SourceOutcome(source, str(finish or "not started"), pages=pages)
 
 
@@ -185,14 +202,22 @@ def report_outcomes(
 ) -> int:
     """One line per source that failed or stopped early, and the crawl's exit code.
 
-    0 when done (a source that failed alone included), 130 when interrupted, 1 when no
-    source answered a single search page or a source did not finish.
+    0 when done (a source that failed alone or stopped at a spent limit included), 130
+    when interrupted, 1 when no source answered a single search page or a source did not
+    finish.
     """
     stream = stream or sys.stderr
     log_hint = f" (Scrapy's log: {log_file})" if log_file else ""
     for outcome in outcomes:
         if outcome.status == FAILED:
             print(f"{PREFIX}: {outcome.source} failed: {outcome.reason}", file=stream)
+        elif outcome.status == STOPPED:
+            when = f"after {outcome.resume_after}" if outcome.resume_after else "later"
+            print(
+                f"{PREFIX}: {outcome.source} stopped: {outcome.reason}; "
+                f"run the same command again {when} to continue",
+                file=stream,
+            )
     if any(o.status == INTERRUPTED for o in outcomes):
         print(
             f"{PREFIX}: interrupted; the manifest is consistent, "
@@ -203,7 +228,7 @@ def report_outcomes(
     if nothing_gathered(outcomes):
         print(f"{PREFIX}: no source answered; nothing was gathered{log_hint}", file=stream)
         return 1
-    unfinished = [o.source for o in outcomes if o.status not in (FINISHED, FAILED)]
+    unfinished = [o.source for o in outcomes if o.status not in (FINISHED, FAILED, STOPPED)]
     if unfinished:
         print(
             f"{PREFIX}: sources that did not finish: {', '.join(unfinished)}{log_hint}", file=stream
@@ -251,19 +276,27 @@ def summarise(
     return list(summaries.values())
 
 
-def render(summaries: list[LabelSummary], failed_sources: Sequence[str] = ()) -> str:
+def render(
+    summaries: list[LabelSummary],
+    failed_sources: Sequence[str] = (),
+    stopped_sources: Sequence[str] = (),
+) -> str:
     """The crawl report as a table plus a line for each label that fell short.
 
-    A label is only said to have run out of images when every source answered;
-    otherwise the note names the sources that failed (stderr says why).
+    A label is only said to have run out of images when every source answered and
+    finished; otherwise the note names the sources that failed or stopped at a spent
+    limit (stderr says why and when to run again).
     """
     rows = []
     for s in summaries:
         top = ", ".join(f"{reason}={n}" for reason, n in s.reasons.most_common(4))
         rows.append([s.label, s.kept, s.limit, s.kept_this_run, s.rejected, top or "-"])
     text = format_table(["label", "kept", "limit", "new", "rejected", "top reasons"], rows)
-    if failed_sources:
-        why = f"{', '.join(failed_sources)} failed (see stderr); run again to retry"
+    if failed_sources or stopped_sources:
+        parts = [f"{', '.join(failed_sources)} failed"] if failed_sources else []
+        if stopped_sources:
+            parts.append(f"{', '.join(stopped_sources)} stopped at a spent limit")
+        why = f"{' and '.join(parts)} (see stderr); run again to retry"
     else:
         why = "the sources ran out of usable images (try more --sources or a broader label=query)"
     notes = [f"note: {s.label} has {s.kept}/{s.limit}: {why}" for s in summaries if s.short]

@@ -20,7 +20,7 @@ from cgan.common.errors import ScrapeError
 from cgan.common.progress import Progress
 from cgan.scraping.items import LabelSpec
 from cgan.scraping.manifest import KEPT, utc_now
-from cgan.scraping.report import FAILED, PREFIX, report_outcomes
+from cgan.scraping.report import FAILED, PREFIX, STOPPED, report_outcomes
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -206,8 +206,9 @@ def run_crawl(
         for source, crawler in zip(options.sources, crawlers, strict=True)
     ]
     failed = [o.source for o in outcomes if o.status == FAILED]
+    stopped = [o.source for o in outcomes if o.status == STOPPED]
     summaries = summarise(options.out, labels, options.limit, since=started)
-    print(render(summaries, failed_sources=failed), file=report)
+    print(render(summaries, failed_sources=failed, stopped_sources=stopped), file=report)
     write_json(
         options.out / "summary.json",
         summaries,

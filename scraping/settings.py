@@ -23,13 +23,27 @@ CGAN_RETRY_FAILED = False  # on resume, retry URLs that failed with timeouts/5xx
 IMAGES_STORE = "data/scraped"  # OUT: <label>/<sha1>.jpg plus manifest.jsonl
 
 # --- Sources: API base URLs (tests point these at a local server) ------------
+# Client ids and secrets are read from the environment (REDDIT_CLIENT_ID,
+# REDDIT_CLIENT_SECRET, OPENVERSE_CLIENT_ID, OPENVERSE_CLIENT_SECRET) or, for
+# `scrapy crawl`, from a setting of the same name; they are never written anywhere.
 OPENVERSE_API_URL = "https://api.openverse.org/v1/images/"
+OPENVERSE_TOKEN_URL = "https://api.openverse.org/v1/auth_tokens/token/"
 OPENVERSE_PAGE_SIZE = 20  # anonymous clients may ask for at most 20
+OPENVERSE_REGISTERED_PAGE_SIZE = 100  # with OPENVERSE_CLIENT_ID/_SECRET; at most 500
+# Openverse's documented limits, counted across runs in OUT/.jobs/budgets.json.
+OPENVERSE_ANONYMOUS_LIMITS = "20/min,200/day"
+OPENVERSE_REGISTERED_LIMITS = "100/min,10000/day"
 OPENVERSE_LICENSE_TYPE = ""  # e.g. "commercial,modification"; empty = any
 WIKIMEDIA_API_URL = "https://commons.wikimedia.org/w/api.php"
 WIKIMEDIA_PAGE_SIZE = 50
 WIKIMEDIA_THUMB_WIDTH = 1024  # download a scaled copy, not a 40 MP original; 0 = original
-REDDIT_SEARCH_URL = "https://www.reddit.com/search.json"
+REDDIT_SEARCH_URL = "https://www.reddit.com/search.json"  # public listing, no key
+# The Data API, used when REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET are set.
+REDDIT_OAUTH_URL = "https://oauth.reddit.com/search"
+REDDIT_TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
+# The reddit account that registered the app, for the User-Agent Reddit asks for:
+# python:cgan-label2image:<version> (by /u/<REDDIT_USERNAME>).
+REDDIT_USERNAME = os.environ.get("REDDIT_USERNAME", "")
 REDDIT_PAGE_SIZE = 100
 REDDIT_ALLOW_NSFW = False
 PIXABAY_API_URL = "https://pixabay.com/api/"
@@ -74,9 +88,10 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0.25
 # The search APIs get one request at a time, with their documented pace.
 DOWNLOAD_SLOTS = {
-    "api.openverse.org": {"concurrency": 1, "delay": 1.0},
+    "api.openverse.org": {"concurrency": 1, "delay": 0.6},  # budgets: OPENVERSE_*_LIMITS
     "commons.wikimedia.org": {"concurrency": 1, "delay": 0.5},
-    "www.reddit.com": {"concurrency": 1, "delay": 6.0},
+    "www.reddit.com": {"concurrency": 1, "delay": 6.0},  # 10 a minute without OAuth
+    "oauth.reddit.com": {"concurrency": 1, "delay": 0.6},  # 100 a minute per client id
     "pixabay.com": {"concurrency": 1, "delay": 0.7},
 }
 AUTOTHROTTLE_ENABLED = True
@@ -91,6 +106,13 @@ RETRY_BACKOFF_BASE = 1.0  # seconds; doubles per attempt, with jitter
 RETRY_BACKOFF_MAX = 60.0
 RETRY_AFTER_MAX = 300.0  # give up rather than wait longer than this on Retry-After
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # a dead image link is routine, not an error
+
+# Pacing by the rate-limit headers a host sends (X-Ratelimit-*, RateLimit-*) and by a
+# source's documented budget (RateLimitMiddleware in middlewares.py).
+RATELIMIT_ENABLED = True  # False: ignore the headers (a source's budget still holds)
+RATELIMIT_MAX_WAIT = 300.0  # a longer wait stops the source for now instead
+RATELIMIT_MARGIN = 1.0  # seconds added to an announced reset (they come in whole seconds)
+RATELIMIT_UNKNOWN_RESET = 60.0  # wait when a host says nothing is left but not until when
 
 # --- Safety ------------------------------------------------------------------
 # Image URLs come from strangers: only http(s) is fetched, and never a host that
@@ -111,6 +133,11 @@ DOWNLOADER_MIDDLEWARES = {
     "cgan.scraping.middlewares.ConcurrentSafeRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "cgan.scraping.middlewares.BackoffRetryMiddleware": 550,
+    # After redirects (600), cookies and proxies: the wait comes last, then the token,
+    # so a token is never stale when sent, and is taken off before a retry or redirect
+    # copies the request.
+    "cgan.scraping.middlewares.RateLimitMiddleware": 760,
+    "cgan.scraping.middlewares.OAuthMiddleware": 770,
 }
 
 ITEM_PIPELINES = {

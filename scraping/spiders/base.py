@@ -12,12 +12,21 @@ run with a higher `--limit`). So the resume point is the first page that still h
 undecided items (`PageLedger`) and only when every page is settled the next unfetched
 page. Fetching a page again is cheap: URLs already in the manifest are skipped without a
 download.
+
+Limits and keys: a source may have an OAuth client (`self.oauth`, its pages then carry
+the token, see auth.py) and a request budget (`self.budget`, ratelimit.py), both set up
+by `configure` from the user's keys. When a limit is spent for longer than
+RATELIMIT_MAX_WAIT, or the API answers 429 beyond what retries wait for, the source
+*stops*: no more pages, the cursors stay where they are, and the report says when to
+run again. When the token endpoint refuses the credentials the source *fails* with one
+line; other sources go on either way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -43,9 +52,17 @@ from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
 from cgan.scraping.addresses import scheme_refusal
+from cgan.scraping.auth import AUTHORISED, AuthError, OAuthClient
 from cgan.scraping.items import LabelledImage, LabelSpec, parse_labels
-from cgan.scraping.middlewares import API_PAGE, UnsafeURL
-from cgan.scraping.report import PROJECT_LOGGER, log_file_only, mark_failed, pages_key
+from cgan.scraping.middlewares import API_PAGE, BUDGETED, UnsafeURL, parse_retry_after
+from cgan.scraping.ratelimit import RateLimited, RequestBudget, Stopping, utc_text
+from cgan.scraping.report import (
+    PROJECT_LOGGER,
+    log_file_only,
+    mark_failed,
+    mark_stopped,
+    pages_key,
+)
 from cgan.scraping.state import CrawlState
 
 Cursor = dict[str, Any]
@@ -213,6 +230,13 @@ class LabelSearchSpider(scrapy.Spider):
         self.limit = settings.getint("CGAN_LIMIT", 100)
         self.max_pages = settings.getint("SOURCE_MAX_PAGES", 50)
         self.api_url = settings.get(self.url_setting)
+        self.api_setting = self.url_setting
+        self.official_api = self.is_official_api
+        self.oauth: OAuthClient | None = None
+        self.budget: RequestBudget | None = None
+        self.page_headers: dict[str, str] = {}
+        self.max_wait = max(0.0, settings.getfloat("RATELIMIT_MAX_WAIT", 300.0))
+        self.stopped: str | None = None
         self.shared = CrawlState.for_crawler(crawler)
         for spec in self.labels:
             self.shared.quota.set_limit(spec.name, self.limit)
@@ -221,18 +245,28 @@ class LabelSearchSpider(scrapy.Spider):
         crawler.signals.connect(self._item_lost, signal=signals.item_dropped)
         crawler.signals.connect(self._item_lost, signal=signals.item_error)
         self.unavailable = (
-            self.unavailable or self.why_unavailable(settings) or self._api_url_problem()
+            self.unavailable
+            or self.why_unavailable(settings)
+            or self.configure(settings)
+            or self._api_url_problem()
         )
 
     def _api_url_problem(self) -> str | None:
         why = scheme_refusal(self.api_url or "")
-        return f"{self.url_setting}={self.api_url!r} is not usable: {why}" if why else None
+        return f"{self.api_setting}={self.api_url!r} is not usable: {why}" if why else None
 
     # --- what a source implements ---------------------------------------------------------
 
     @classmethod
     def why_unavailable(cls, settings: BaseSettings) -> str | None:
         """A reason the source can't run at all (e.g. a missing API key), or None."""
+        return None
+
+    def configure(self, settings: BaseSettings) -> str | None:
+        """Set up what depends on the user's keys (API URL, `oauth`, `budget`, page headers).
+
+        Returns a reason the source cannot run as configured, or None.
+        """
         return None
 
     def first_cursor(self) -> Cursor:
@@ -261,6 +295,11 @@ class LabelSearchSpider(scrapy.Spider):
             mark_failed(self.crawler.stats, self.name, f"skipped: {self.unavailable}")
             self.logger.error("%s skipped: %s", self.name, self.unavailable, extra=log_file_only())
             return
+        if self.budget is not None:
+            refusal = self.budget.refusal(time.time(), self.max_wait)
+            if refusal is not None:  # spent on an earlier run: not a single request today
+                self._stop(refusal.detail, refusal.until)
+                return
         for spec in self.labels:
             if self.shared.quota.is_full(spec.name):
                 self.logger.info("%s: already has %d images, nothing to do", spec.name, self.limit)
@@ -273,21 +312,26 @@ class LabelSearchSpider(scrapy.Spider):
 
     def _page_request(self, spec: LabelSpec, cursor: Cursor, pages_seen: int) -> scrapy.Request:
         public = {key: value for key, value in cursor.items() if not key.startswith("_")}
+        meta: dict[str, Any] = {
+            API_PAGE: True,  # the URL comes from the settings: scheme check only
+            "handle_httpstatus_list": _ERROR_CODES,
+            "give_up_log_level": "DEBUG",
+            "dont_obey_robotstxt": self.official_api
+            and self.settings.getbool("API_IGNORES_ROBOTSTXT", True),
+        }
+        if self.oauth is not None:
+            meta[AUTHORISED] = True  # OAuthMiddleware adds the token in the downloader
+        if self.budget is not None:
+            meta[BUDGETED] = True  # RateLimitMiddleware counts it against the budget
         return scrapy.Request(
             self.search_url(spec, public),
             callback=self.parse_page,
             errback=self.page_failed,
             cb_kwargs={"label": spec.name, "cursor": public, "pages_seen": pages_seen},
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **self.page_headers},
             # Every status reaches parse_page, which reports it without the URL
             # (Pixabay's carries the API key).
-            meta={
-                API_PAGE: True,  # the URL comes from the settings: scheme check only
-                "handle_httpstatus_list": _ERROR_CODES,
-                "give_up_log_level": "DEBUG",
-                "dont_obey_robotstxt": self.is_official_api
-                and self.settings.getbool("API_IGNORES_ROBOTSTXT", True),
-            },
+            meta=meta,
             # Page URLs are fetched again on resume by design (cheap, and the items they
             # yield are skipped via the manifest).
             dont_filter=True,
@@ -297,6 +341,9 @@ class LabelSearchSpider(scrapy.Spider):
         self, response: Response, label: str, cursor: Cursor, pages_seen: int
     ) -> Iterator[Any]:
         spec = self._spec(label)
+        if response.status == 429:  # still refused after the retries: stop asking
+            self._throttled(response)
+            return
         if response.status != 200:
             detail = response.text[:120].strip() if hasattr(response, "text") else ""
             self._give_up(label, f"HTTP {response.status}{': ' + detail if detail else ''}")
@@ -327,7 +374,7 @@ class LabelSearchSpider(scrapy.Spider):
         next_cursor = None if done else {**page.next_cursor, "_pages": pages_seen}
         self._ledger.close_page(label, next_cursor)
         self.cursors[label] = self._ledger.resume_cursor(label)
-        if next_cursor is not None and not self.shared.quota.is_full(label):
+        if next_cursor is not None and not self.shared.quota.is_full(label) and not self.stopped:
             yield from self._next_page(spec, next_cursor)
 
     def _next_page(self, spec: LabelSpec, cursor: Cursor) -> Iterator[scrapy.Request]:
@@ -342,7 +389,7 @@ class LabelSearchSpider(scrapy.Spider):
             self._parked[label] = request
 
     def _on_idle(self, spider: scrapy.Spider) -> None:
-        if spider is not self:
+        if spider is not self or self.stopped:
             return
         revived = False
         for label, request in list(self._parked.items()):
@@ -376,6 +423,14 @@ class LabelSearchSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         exc = failure.value
         label = request.cb_kwargs.get("label", "?")
+        if isinstance(exc, Stopping):  # Ctrl-C while it waited; the cursor stays
+            return
+        if isinstance(exc, RateLimited):
+            self._stop(exc.detail, exc.until)
+            return
+        if isinstance(exc, AuthError):
+            self._fail(str(exc))
+            return
         down = unreachable(exc)
         if down is not None:
             where = urlparse_cached(request).netloc.rpartition("@")[2]  # no credentials
@@ -391,6 +446,35 @@ class LabelSearchSpider(scrapy.Spider):
         else:
             why = f"{type(exc).__name__}: {exc}"
         self._give_up(label, why)
+
+    def _throttled(self, response: Response) -> None:
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        until = time.time() + wait if wait is not None else None
+        if until is not None and self.budget is not None:
+            self.budget.block_until(until)
+        asks = f" and asks to wait {wait:.0f}s" if wait is not None else ""
+        self._stop(f"the API answered HTTP 429 (too many requests){asks}", until)
+
+    def _stop(self, why: str, until: float | None) -> None:
+        """A limit is spent: no more pages from this source; a later run carries on."""
+        if self.stopped:
+            return
+        self.stopped = why
+        self._parked.clear()
+        after = utc_text(until) if until is not None else None
+        mark_stopped(self.crawler.stats, self.name, why, after)
+        self.logger.warning(
+            "%s stopped: %s (until %s)", self.name, why, after or "unknown", extra=log_file_only()
+        )
+
+    def _fail(self, why: str) -> None:
+        """The source cannot go on at all (its credentials were refused)."""
+        if self.stopped:
+            return
+        self.stopped = why
+        self._parked.clear()
+        mark_failed(self.crawler.stats, self.name, why)
+        self.logger.error("%s failed: %s", self.name, why, extra=log_file_only())
 
     def _give_up(self, label: str, why: str, terminal: bool = True) -> None:
         # The cursor still points at this page, so a later run tries it again.

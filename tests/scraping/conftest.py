@@ -21,6 +21,16 @@ from tests.scraping.fake_apis import PIXABAY_TEST_KEY, LocalSource
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The user's keys, which a test crawl must never see unless the test gives them.
+KEY_VARIABLES = (
+    "PIXABAY_API_KEY",
+    "REDDIT_CLIENT_ID",
+    "REDDIT_CLIENT_SECRET",
+    "REDDIT_USERNAME",
+    "OPENVERSE_CLIENT_ID",
+    "OPENVERSE_CLIENT_SECRET",
+)
+
 # Settings that make a local crawl fast and its failures quick to show.
 FAST = {
     "AUTOTHROTTLE_ENABLED": "False",
@@ -45,7 +55,8 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m cgan.scraping ARGS` and capture its output."""
     full_env = dict(os.environ)
-    full_env.pop("PIXABAY_API_KEY", None)  # tests decide whether a key exists
+    for name in KEY_VARIABLES:  # tests decide whether a key exists
+        full_env.pop(name, None)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "cgan.scraping", *args],

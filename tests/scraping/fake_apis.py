@@ -5,10 +5,19 @@ Wikimedia Commons, reddit search and Pixabay, serves image bytes made with
 Pillow, and can misbehave on purpose (404, 500, 429 + Retry-After, slow
 answers, lies about content types). It counts every hit per path, which is
 how tests prove nothing is downloaded twice. No real site is ever contacted.
+
+Like the real services it also has token endpoints (client credentials grant:
+Reddit's `/api/v1/access_token` with HTTP basic auth, Openverse's
+`/v1/auth_tokens/token/` with form fields) whose tokens expire and are refused
+with a 401 after that, Reddit's Data API search at `/reddit-oauth/search`
+(bearer token required, `X-Ratelimit-Used/-Remaining/-Reset` on every answer,
+429 past the limit), and Openverse's anonymous limits (pages of at most 20,
+a sliding-window request limit answered with 429 + Retry-After).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -27,6 +36,10 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image, ImageDraw
 
 PIXABAY_TEST_KEY = "local-test-key"
+REDDIT_TEST_ID = "redditAppId12"
+REDDIT_TEST_SECRET = "reddit-Secret-4f1e9c0d2b7a"
+OPENVERSE_TEST_ID = "openverseClientId34"
+OPENVERSE_TEST_SECRET = "openverse-Secret-8a3d5e6f7b1c"
 
 # --- image factories -----------------------------------------------------------
 
@@ -112,6 +125,94 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TokenEndpoint:
+    """One service's OAuth2 token endpoint (client credentials grant) and its tokens."""
+
+    clients: dict[str, str]  # client id -> secret
+    lifetime: float = 3600.0  # the expires_in it announces, and enforces
+    uses: int | None = None  # a token is revoked after this many API requests
+    answer: bytes | None = None  # a canned answer (malformed ones) instead of a token
+    revoked: bool = False  # refuse every client with 401, as after a revoked secret
+    send_expires_in: bool = True
+    issued: list[str] = field(default_factory=list)  # every token handed out
+    requests: int = 0
+    refused_tokens: int = 0  # API requests answered 401
+    _valid: dict[str, tuple[float, int]] = field(default_factory=dict)  # expiry, uses left
+
+    def grant(self, client_id: str | None, secret: str | None, grant: str | None) -> tuple:
+        """(status, JSON or bytes) for one token request."""
+        self.requests += 1
+        if self.answer is not None:
+            return 200, self.answer
+        if self.revoked or grant != "client_credentials" or self.clients.get(client_id) != secret:
+            return 401, {"error": "invalid_client", "message": "Unauthorized"}
+        token = f"tok{len(self.issued)}-{random.getrandbits(64):016x}"
+        self.issued.append(token)
+        self._valid[token] = (time.monotonic() + self.lifetime, self.uses or 1 << 30)
+        body: dict[str, Any] = {"access_token": token, "token_type": "bearer", "scope": "*"}
+        if self.send_expires_in:
+            body["expires_in"] = self.lifetime
+        return 200, body
+
+    def check(self, authorization: str | None) -> bool:
+        """Whether an API request carries a live token (and count its use)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        expiry, uses = self._valid.get(token, (0.0, 0))
+        if scheme.lower() != "bearer" or time.monotonic() >= expiry or uses <= 0:
+            self.refused_tokens += 1
+            return False
+        self._valid[token] = (expiry, uses - 1)
+        return True
+
+
+@dataclass
+class FixedWindow:
+    """Reddit's kind of limit: `limit` requests per `window` seconds from the first one."""
+
+    limit: int
+    window: float
+    started: float = -math.inf
+    used: int = 0
+    refused: int = 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        if now >= self.started + self.window:
+            self.started, self.used = now, 0
+        self.used += 1
+        allowed = self.used <= self.limit
+        if not allowed:
+            self.refused += 1
+        left = self.started + self.window - now
+        headers = {
+            "X-Ratelimit-Used": str(min(self.used, self.limit)),
+            "X-Ratelimit-Remaining": f"{max(self.limit - self.used, 0):.1f}",
+            "X-Ratelimit-Reset": str(math.ceil(left)),
+        }
+        return allowed, headers
+
+
+@dataclass
+class SlidingWindow:
+    """Openverse's (Django REST framework's) kind: at most `limit` in any `window` seconds."""
+
+    limit: int
+    window: float
+    history: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        self.history = [t for t in self.history if t > now - self.window]
+        if len(self.history) >= self.limit:
+            self.refused += 1
+            wait = self.window - (now - self.history[0])
+            return False, {"Retry-After": str(max(1, math.ceil(wait)))}
+        self.history.append(now)
+        return True, {}
+
+
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 drops SYNs under a concurrent crawl,
     # and TCP's 1 s/3 s/7 s... retransmits would then dominate any measurement.
@@ -138,6 +239,14 @@ class LocalSource:
         self.robots = "User-agent: *\nDisallow: /private/\nDisallow: /commons/\n"
         self.image_delay = 0.0
         self.robots_delay = 0.0
+        self.api_delay = 0.0  # seconds before each search API answer
+        # OAuth and rate limits (see the module docstring).
+        self.reddit_tokens = TokenEndpoint({REDDIT_TEST_ID: REDDIT_TEST_SECRET})
+        self.openverse_tokens = TokenEndpoint({OPENVERSE_TEST_ID: OPENVERSE_TEST_SECRET})
+        self.reddit_limit: FixedWindow | None = None
+        self.openverse_anonymous_limit: SlidingWindow | None = None
+        self.api_errors: defaultdict[str, list[int]] = defaultdict(list)  # statuses to answer first
+        self.user_agents: list[tuple[str, str]] = []  # (path, User-Agent) of API and token requests
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -193,6 +302,12 @@ class LocalSource:
             "OPENVERSE_API_URL": self.url("/openverse/v1/images/"),
             "WIKIMEDIA_API_URL": self.url("/commons/w/api.php"),
             "REDDIT_SEARCH_URL": self.url("/reddit/search.json"),
+            "REDDIT_OAUTH_URL": self.url("/reddit-oauth/search"),
+            "REDDIT_TOKEN_URL": self.url("/reddit/api/v1/access_token"),
+            "OPENVERSE_TOKEN_URL": self.url("/openverse/v1/auth_tokens/token/"),
+            # The real budgets (20 a minute) would make every test wait minutes.
+            "OPENVERSE_ANONYMOUS_LIMITS": "1000/1s",
+            "OPENVERSE_REGISTERED_LIMITS": "1000/1s",
             "PIXABAY_API_URL": self.url("/pixabay/api/"),
             "OPENVERSE_PAGE_SIZE": str(self.page_size),
             "WIKIMEDIA_PAGE_SIZE": str(self.page_size),
@@ -327,8 +442,10 @@ def _make_handler(source: LocalSource) -> type[BaseHTTPRequestHandler]:
         "/openverse/v1/images/": source.openverse,
         "/commons/w/api.php": source.commons,
         "/reddit/search.json": source.reddit,
+        "/reddit-oauth/search": source.reddit,
         "/pixabay/api/": source.pixabay,
     }
+    unauthorised = {"message": "Unauthorized", "error": 401}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -348,6 +465,35 @@ def _make_handler(source: LocalSource) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (e.g. its timeout), which is the point
 
+        def _json(self, status: int, payload: Any, headers=None) -> None:
+            if isinstance(payload, bytes):
+                self._send(status, payload, "application/json", headers)
+            elif isinstance(payload, str):
+                self._send(status, payload.encode(), "text/plain", headers)
+            else:
+                self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            parts = urlsplit(self.path)
+            source._hit(parts.path)
+            source.requests.append(self.path)
+            length = min(int(self.headers.get("Content-Length") or 0), 65536)
+            form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            source.user_agents.append((parts.path, self.headers.get("User-Agent", "")))
+            with source._lock:
+                if parts.path == "/reddit/api/v1/access_token":
+                    client_id, secret = _basic_auth(self.headers.get("Authorization"))
+                    status, body = source.reddit_tokens.grant(
+                        client_id, secret, form.get("grant_type")
+                    )
+                elif parts.path == "/openverse/v1/auth_tokens/token/":
+                    status, body = source.openverse_tokens.grant(
+                        form.get("client_id"), form.get("client_secret"), form.get("grant_type")
+                    )
+                else:
+                    status, body = 404, "not found"
+            self._json(status, body)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             parts = urlsplit(self.path)
             path = parts.path
@@ -358,15 +504,52 @@ def _make_handler(source: LocalSource) -> type[BaseHTTPRequestHandler]:
                 time.sleep(source.robots_delay)
                 self._send(200, source.robots.encode(), "text/plain")
             elif path in apis:
-                status, payload = apis[path](query)
-                if isinstance(payload, str):
-                    self._send(status, payload.encode(), "text/plain")
-                else:
-                    self._send(status, json.dumps(payload).encode(), "application/json")
+                self._api(path, query)
             elif path in source.files:
                 self._serve_file(source.files[path], count)
             else:
                 self._send(404, b"not found", "text/plain")
+
+        def _api(self, path: str, query: dict[str, str]) -> None:
+            headers: dict[str, str] = {}
+            authorization = self.headers.get("Authorization")
+            if path.startswith(("/reddit-oauth/", "/openverse/")):
+                source.user_agents.append((path, self.headers.get("User-Agent", "")))
+            with source._lock:
+                errors = source.api_errors.get(path)
+                if errors:
+                    self._json(errors.pop(0), {"error": "try again"})
+                    return
+                if path == "/reddit-oauth/search":
+                    if not source.reddit_tokens.check(authorization):
+                        self._json(401, unauthorised, {"WWW-Authenticate": 'Bearer realm="reddit"'})
+                        return
+                    if source.reddit_limit is not None:
+                        allowed, headers = source.reddit_limit.take()
+                        if not allowed:
+                            self._json(429, {"message": "Too Many Requests"}, headers)
+                            return
+                elif path == "/openverse/v1/images/":
+                    size = int(query.get("page_size", 20))
+                    if authorization is not None:
+                        if not source.openverse_tokens.check(authorization):
+                            self._json(401, {"detail": "Invalid token."})
+                            return
+                        if size > 500:
+                            self._json(400, {"detail": "page_size: at most 500"})
+                            return
+                    else:
+                        if size > 20:
+                            self._json(401, {"detail": "Authentication credentials needed."})
+                            return
+                        if source.openverse_anonymous_limit is not None:
+                            allowed, headers = source.openverse_anonymous_limit.take()
+                            if not allowed:
+                                self._json(429, {"detail": "Request was throttled."}, headers)
+                                return
+            time.sleep(source.api_delay)
+            status, payload = apis[path](query)
+            self._json(status, payload, headers)
 
         def _serve_file(self, res: Resource, count: int) -> None:
             if res.delay or source.image_delay:
@@ -380,3 +563,15 @@ def _make_handler(source: LocalSource) -> type[BaseHTTPRequestHandler]:
                 self._send(200, res.body, res.content_type)
 
     return Handler
+
+
+def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
+    """(client id, secret) from an HTTP basic Authorization header."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return client_id, secret
