@@ -1,22 +1,28 @@
-"""Application-only OAuth2 tokens (client credentials grant) for the APIs that offer them.
+"""Credentials added in the downloader: OAuth2 tokens and API keys.
 
-Reddit's Data API needs one and Openverse gives registered applications larger limits
+Reddit's Data API needs a token and Openverse gives registered applications larger limits
 with one: the application's id and secret buy a bearer token from a token endpoint
 (HTTP basic auth for Reddit, form fields for Openverse), the token goes on every API
-request, and a new one is fetched when it expires or the API answers 401.
+request, and a new one is fetched when it expires or the API answers 401 (application-only
+OAuth2, the client credentials grant). Pixabay takes a plain key instead, as the `key`
+parameter of each API URL (`ApiKey`).
 
-The secret and the tokens are never written anywhere:
+The secrets, the tokens and the key are never written anywhere:
 
-- `OAuthMiddleware` (middlewares.py) puts the token on a request in the downloader, after
-  the scheduler, and takes it off again as soon as the answer (or an error) comes back,
-  before retries and redirects copy the request. A request Scrapy queues on disk (JOBDIR)
-  therefore never carries it, and neither does one sent to any host but the API's.
+- `CredentialsMiddleware` (middlewares.py) puts the token (in the `Authorization` header)
+  or the key (in the URL's query) on a request in the downloader, after the scheduler, and
+  takes it off again as soon as the answer (or an error) comes back, before retries and
+  redirects copy the request and before the spider sees the answer. A request Scrapy
+  queues on disk (JOBDIR) therefore never carries one, and neither does one sent to any
+  host but the API's. The spiders' page URLs have no key in them.
 - The token request goes through `engine.download_async`, which never touches the
   scheduler, so the secret is not queued on disk either.
 - Failure messages (the log, the terminal, `summary.json`) give the endpoint's status and
   at most a short `error` code, never its body, and are scrubbed of every known secret;
-  `Redactor` blanks them in any log record that would still contain one.
-- Nothing is put in settings, stats, `spider.state` or the manifest.
+  `Redactor` blanks them in any log record that would still contain one (a download
+  error that quotes a keyed URL, for one).
+- Nothing is put in settings (beyond what the user set there), stats, `spider.state` or
+  the manifest.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
@@ -51,6 +57,7 @@ logger = logging.getLogger(__name__)
 AUTHORISED = "cgan_oauth"  # an API request that gets the source's token
 AUTH_GENERATION = "cgan_oauth_generation"  # which token it was sent with
 AUTH_RETRIED = "cgan_oauth_retried"  # already sent again after a 401
+KEYED = "cgan_api_key"  # an API request that gets the source's key in its query
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: no spaces, no newlines
 MAX_TOKEN_CHARS = 8192
@@ -154,6 +161,52 @@ class OAuthClient:
                 "give_up_log_level": "DEBUG",
             },
         )
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key the API takes as a query parameter (Pixabay's `?key=`), and where it may go.
+
+    The spider's page URLs never hold it: `CredentialsMiddleware` adds it in the downloader
+    (`add_to`) to requests marked KEYED for the API's own host, and takes it off again
+    (`remove_from`) when the answer comes back.
+    """
+
+    source: str
+    value: str = field(repr=False)
+    api_host: str  # host[:port] of the API: the only place the key is ever sent
+    param: str = "key"
+
+    def secrets(self) -> list[str]:
+        """Every form the key could take in a URL: for Redactor."""
+        return list(dict.fromkeys([self.value, quote_plus(self.value), quote(self.value, "")]))
+
+    def scrub(self, text: str) -> str:
+        """`text` with every form of the key blanked (short keys too, unlike Redactor)."""
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def add_to(self, url: str) -> str:
+        """`url` with the key as the last query parameter (and no other copy of it)."""
+        parts = urlsplit(self.remove_from(url))
+        pair = urlencode({self.param: self.value})
+        return urlunsplit(parts._replace(query=f"{parts.query}&{pair}" if parts.query else pair))
+
+    def remove_from(self, url: str) -> str:
+        """`url` without a `param=<the key>` pair in its query; anything else stays as it is."""
+        parts = urlsplit(url)
+        if not parts.query:
+            return url
+        pairs = parts.query.split("&")
+        kept = [pair for pair in pairs if not self._is_key(pair)]
+        if len(kept) == len(pairs):
+            return url
+        return urlunsplit(parts._replace(query="&".join(kept)))
+
+    def _is_key(self, pair: str) -> bool:
+        name, _, value = pair.partition("=")
+        return unquote_plus(name) == self.param and unquote_plus(value) == self.value
 
 
 # --- reading the token endpoint's answer ----------------------------------------------------

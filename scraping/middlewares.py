@@ -7,8 +7,8 @@
 3. `BackoffRetryMiddleware` replaces Scrapy's retries: it waits, honouring `Retry-After`.
 4. `RateLimitMiddleware` paces every host by the rate-limit headers it sends and a source's
    API by the budget the source declares (ratelimit.py), so the crawl does not run into 429s.
-5. `OAuthMiddleware` puts a source's bearer token on its API requests and takes it off
-   again when the answer comes back (auth.py).
+5. `CredentialsMiddleware` puts a source's bearer token or API key on its API requests and
+   takes it off again when the answer comes back (auth.py).
 
 settings.py lists them in DOWNLOADER_MIDDLEWARES; docs/scraping.md says why each exists.
 """
@@ -39,7 +39,9 @@ from cgan.scraping.auth import (
     AUTH_GENERATION,
     AUTH_RETRIED,
     AUTHORISED,
+    KEYED,
     REDACTOR,
+    ApiKey,
     AuthError,
     TokenCache,
     install_redactor,
@@ -423,30 +425,42 @@ class RateLimitMiddleware:
                 del self.hosts[key]
 
 
-# --- 5. OAuth tokens ------------------------------------------------------------------------
+# --- 5. credentials: OAuth tokens and API keys -----------------------------------------------
 
 
-class OAuthMiddleware:
-    """Send a source's API requests with its bearer token, and nothing else with it.
+class CredentialsMiddleware:
+    """Send a source's API requests with its token or key, and nothing else with them.
 
-    A spider with an `oauth` client (auth.OAuthClient: Reddit's Data API, Openverse with
-    credentials) marks its API pages AUTHORISED. Here, after the scheduler and after the
-    rate-limit wait, such a request gets `Authorization: <scheme> <token>` from the
-    source's TokenCache (one fetch, shared; renewed before it expires), but only when it
-    goes to the API's own host, so a redirect elsewhere never carries it. When the
-    answer or an error comes back the header is taken off the request again, before
-    retries and redirects copy it into new requests that the scheduler may write to disk
-    (JOBDIR). A 401 drops the token and sends the request once more with a new one; a
-    second 401 means the API refuses the application: AuthError, and the source fails.
+    Credentials are added here, after the scheduler and after the rate-limit wait, only to
+    requests for the API's own host (so a redirect elsewhere never carries them), and taken
+    off again as soon as the answer or an error comes back: before retries and redirects
+    copy the request into new ones that the scheduler may write to disk (JOBDIR), and
+    before the spider (and Scrapy's log) sees the answer. Two kinds (auth.py):
+
+    - A spider with an `oauth` client (auth.OAuthClient: Reddit's Data API, Openverse with
+      credentials) marks its API pages AUTHORISED; they get `Authorization: <scheme>
+      <token>` from the source's TokenCache (one fetch, shared; renewed before it
+      expires). A 401 drops the token and sends the request once more with a new one; a
+      second 401 means the API refuses the application: AuthError, and the source fails.
+    - A spider with an `api_key` (auth.ApiKey: Pixabay) marks its API pages KEYED; they
+      get the key as a query parameter. The URL is changed on the request in place, since
+      a new request would go back through the scheduler; the answer gets the URL without
+      the key, and so does a redirect's `Location`.
+
+    Every token and key is registered with REDACTOR, which blanks it in any log line that
+    would still contain one, and it is blanked in the message of a download error.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.cache: TokenCache | None = None
+        self._registered: ApiKey | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
+
+    # --- tokens ---------------------------------------------------------------------------
 
     def _tokens(self) -> TokenCache | None:
         client = getattr(self.crawler.spider, "oauth", None)
@@ -461,7 +475,30 @@ class OAuthMiddleware:
         assert self.crawler.engine is not None
         return await self.crawler.engine.download_async(request)
 
+    # --- keys -----------------------------------------------------------------------------
+
+    def _key(self) -> ApiKey | None:
+        key = getattr(self.crawler.spider, "api_key", None)
+        if key is not None and key is not self._registered:
+            install_redactor()
+            for secret in key.secrets():
+                REDACTOR.add(secret)
+            self._registered = key
+        return key
+
+    @staticmethod
+    def _set_url(request: Request, url: str) -> None:
+        # On this very request: one returned from here would go back through the scheduler.
+        if url != request.url:
+            request._set_url(url)
+
+    # --- the downloader's calls -----------------------------------------------------------
+
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        if request.meta.get(KEYED):
+            key = self._key()
+            if key is not None and urlparse_cached(request).netloc == key.api_host:
+                self._set_url(request, key.add_to(request.url))
         if not request.meta.get(AUTHORISED):
             return
         tokens = self._tokens()
@@ -474,6 +511,16 @@ class OAuthMiddleware:
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
+        key = self._key() if request.meta.get(KEYED) else None
+        if key is not None:
+            self._set_url(request, key.remove_from(request.url))
+            if key.remove_from(response.url) != response.url:
+                response = response.replace(url=key.remove_from(response.url))
+            location = response.headers.get(b"Location")
+            if location is not None:
+                text = location.decode("latin-1")
+                if key.remove_from(text) != text:
+                    response.headers[b"Location"] = key.remove_from(text)
         if not request.meta.get(AUTHORISED):
             return response
         sent_token = request.headers.pop(b"Authorization", None) is not None
@@ -495,5 +542,12 @@ class OAuthMiddleware:
     def process_exception(
         self, request: Request, exception: Exception, spider: Spider | None = None
     ) -> None:
+        key = self._key() if request.meta.get(KEYED) else None
+        if key is not None:
+            self._set_url(request, key.remove_from(request.url))
+            # "Getting <url> took longer than ...": the spider reports the message.
+            exception.args = tuple(
+                key.scrub(arg) if isinstance(arg, str) else arg for arg in exception.args
+            )
         if request.meta.get(AUTHORISED):
             request.headers.pop(b"Authorization", None)

@@ -47,6 +47,7 @@ REDDIT_USERNAME = os.environ.get("REDDIT_USERNAME", "")
 REDDIT_PAGE_SIZE = 100
 REDDIT_ALLOW_NSFW = False
 PIXABAY_API_URL = "https://pixabay.com/api/"
+# Added to each API request in the downloader, never written anywhere (like the secrets).
 PIXABAY_API_KEY = os.environ.get("PIXABAY_API_KEY", "")
 PIXABAY_PAGE_SIZE = 100
 PIXABAY_IMAGE_FIELD = "webformatURL"  # 640 px; "largeImageURL" for 1280 px
@@ -133,11 +134,11 @@ DOWNLOADER_MIDDLEWARES = {
     "cgan.scraping.middlewares.ConcurrentSafeRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "cgan.scraping.middlewares.BackoffRetryMiddleware": 550,
-    # After redirects (600), cookies and proxies: the wait comes last, then the token,
-    # so a token is never stale when sent, and is taken off before a retry or redirect
-    # copies the request.
+    # After redirects (600), cookies and proxies: the wait comes last, then the token or
+    # API key, so a token is never stale when sent, and both are taken off before a retry
+    # or redirect copies the request (or the scheduler could write them to JOBDIR).
     "cgan.scraping.middlewares.RateLimitMiddleware": 760,
-    "cgan.scraping.middlewares.OAuthMiddleware": 770,
+    "cgan.scraping.middlewares.CredentialsMiddleware": 770,
 }
 
 ITEM_PIPELINES = {

@@ -14,9 +14,10 @@ page. Fetching a page again is cheap: URLs already in the manifest are skipped w
 download.
 
 Limits and keys: a source may have an OAuth client (`self.oauth`, its pages then carry
-the token, see auth.py) and a request budget (`self.budget`, ratelimit.py), both set up
-by `configure` from the user's keys. When a limit is spent for longer than
-RATELIMIT_MAX_WAIT, or the API answers 429 beyond what retries wait for, the source
+the token, see auth.py) or an API key (`self.api_key`, added to its page URLs in the
+downloader: `search_url` never includes it), and a request budget (`self.budget`,
+ratelimit.py), all set up by `configure` from the user's keys. When a limit is spent
+for longer than RATELIMIT_MAX_WAIT, or the API answers 429 beyond what retries wait for, the source
 *stops*: no more pages, the cursors stay where they are, and the report says when to
 run again. When the token endpoint refuses the credentials the source *fails* with one
 line; other sources go on either way.
@@ -52,7 +53,7 @@ from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
 from cgan.scraping.addresses import scheme_refusal
-from cgan.scraping.auth import AUTHORISED, AuthError, OAuthClient
+from cgan.scraping.auth import AUTHORISED, KEYED, ApiKey, AuthError, OAuthClient
 from cgan.scraping.items import LabelledImage, LabelSpec, parse_labels
 from cgan.scraping.middlewares import API_PAGE, BUDGETED, UnsafeURL, parse_retry_after
 from cgan.scraping.ratelimit import RateLimited, RequestBudget, Stopping, utc_text
@@ -233,6 +234,7 @@ class LabelSearchSpider(scrapy.Spider):
         self.api_setting = self.url_setting
         self.official_api = self.is_official_api
         self.oauth: OAuthClient | None = None
+        self.api_key: ApiKey | None = None
         self.budget: RequestBudget | None = None
         self.page_headers: dict[str, str] = {}
         self.max_wait = max(0.0, settings.getfloat("RATELIMIT_MAX_WAIT", 300.0))
@@ -263,7 +265,8 @@ class LabelSearchSpider(scrapy.Spider):
         return None
 
     def configure(self, settings: BaseSettings) -> str | None:
-        """Set up what depends on the user's keys (API URL, `oauth`, `budget`, page headers).
+        """Set up what depends on the user's keys: API URL, `oauth` or `api_key`, `budget`,
+        page headers.
 
         Returns a reason the source cannot run as configured, or None.
         """
@@ -320,7 +323,9 @@ class LabelSearchSpider(scrapy.Spider):
             and self.settings.getbool("API_IGNORES_ROBOTSTXT", True),
         }
         if self.oauth is not None:
-            meta[AUTHORISED] = True  # OAuthMiddleware adds the token in the downloader
+            meta[AUTHORISED] = True  # CredentialsMiddleware adds the token in the downloader
+        if self.api_key is not None:
+            meta[KEYED] = True  # CredentialsMiddleware adds the key in the downloader
         if self.budget is not None:
             meta[BUDGETED] = True  # RateLimitMiddleware counts it against the budget
         return scrapy.Request(
@@ -329,8 +334,7 @@ class LabelSearchSpider(scrapy.Spider):
             errback=self.page_failed,
             cb_kwargs={"label": spec.name, "cursor": public, "pages_seen": pages_seen},
             headers={"Accept": "application/json", **self.page_headers},
-            # Every status reaches parse_page, which reports it without the URL
-            # (Pixabay's carries the API key).
+            # Every status reaches parse_page, which reports it without the URL.
             meta=meta,
             # Page URLs are fetched again on resume by design (cheap, and the items they
             # yield are skipped via the manifest).

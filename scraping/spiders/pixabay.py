@@ -1,19 +1,24 @@
 """Pixabay: free stock photos; needs a (free) key in `PIXABAY_API_KEY`.
 
-`GET /api/?key=...&q=...&image_type=photo&page=N&per_page=M` answers
+`GET /api/?q=...&image_type=photo&page=N&per_page=M&key=...` answers
 `{"totalHits": n, "hits": [...]}` with `webformatURL` (640 px),
 `largeImageURL` (1280 px), `user` and `pageURL` per hit. Only
 `totalHits` results are reachable through paging.
+
+The key is not part of `search_url`: the spider's `api_key` has CredentialsMiddleware add
+it in the downloader and take it off again (auth.py), so no request the scheduler keeps on
+disk, no log line and no answer's URL carries it.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from scrapy.settings import BaseSettings
 
+from cgan.scraping.auth import ApiKey
 from cgan.scraping.items import LabelSpec
 from cgan.scraping.spiders.base import Candidate, Cursor, LabelSearchSpider, Page
 
@@ -58,9 +63,13 @@ class PixabaySpider(LabelSearchSpider):
             return "no API key; set PIXABAY_API_KEY (free at https://pixabay.com/api/docs/)"
         return None
 
+    def configure(self, settings: BaseSettings) -> str | None:
+        key = pixabay_key(settings)
+        self.api_key = ApiKey(self.name, key, api_host=urlsplit(self.api_url or "").netloc)
+        return None
+
     def search_url(self, spec: LabelSpec, cursor: Cursor) -> str:
         params = {
-            "key": pixabay_key(self.settings),
             "q": spec.query[:100],
             "image_type": "photo",
             "safesearch": "true",

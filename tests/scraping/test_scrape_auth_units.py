@@ -1,4 +1,5 @@
-"""Units of the OAuth client: credentials, hostile token answers, renewal, no secret shown."""
+"""Units of the OAuth client and API keys: credentials, hostile token answers, renewal,
+no secret shown."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from cgan.scraping.auth import (
     AUTH_RETRIED,
     AUTHORISED,
     DEFAULT_LIFETIME,
+    KEYED,
     MAX_LIFETIME,
+    REDACTOR,
+    ApiKey,
     AuthError,
     ClientCredentials,
     OAuthClient,
@@ -29,7 +33,7 @@ from cgan.scraping.auth import (
     read_token_answer,
     token_lifetime,
 )
-from cgan.scraping.middlewares import OAuthMiddleware
+from cgan.scraping.middlewares import CredentialsMiddleware
 from cgan.scraping.spiders.reddit import reddit_user_agent
 
 SECRET = "s3cr3t-value-for-tests"
@@ -248,9 +252,9 @@ class FakeStats:
         self.values[key] = self.values.get(key, 0) + count
 
 
-def _middleware(tokens: list) -> OAuthMiddleware:
+def _middleware(tokens: list) -> CredentialsMiddleware:
     crawler = SimpleNamespace(spider=SimpleNamespace(oauth=CLIENT), stats=FakeStats())
-    middleware = OAuthMiddleware(crawler)  # type: ignore[arg-type]
+    middleware = CredentialsMiddleware(crawler)  # type: ignore[arg-type]
     middleware.cache = TokenCache(CLIENT, FakeFetch(tokens))
     return middleware
 
@@ -290,6 +294,61 @@ def test_an_error_takes_the_token_off_too():
     asyncio.run(middleware.process_request(api))
     middleware.process_exception(api, TimeoutError())
     assert b"Authorization" not in api.headers
+
+
+# --- API keys (Pixabay) ---------------------------------------------------------------------
+
+KEY = ApiKey("pixabay", "12345-key/with+odd=chars", api_host="pixabay.com")
+
+
+def test_an_api_key_is_added_as_the_last_parameter_and_removed_exactly():
+    url = "https://pixabay.com/api/?q=red+cat&page=2"
+    keyed = KEY.add_to(url)
+    assert keyed.startswith(url + "&key=") and KEY.value not in keyed  # quoted
+    assert KEY.remove_from(keyed) == url
+    assert KEY.add_to(keyed) == keyed  # never twice
+    assert KEY.remove_from("https://pixabay.com/api/") == "https://pixabay.com/api/"
+    other = "https://elsewhere.example/?key=theirs&q=x"  # not ours: left alone
+    assert KEY.remove_from(other) == other
+    assert KEY.remove_from(KEY.add_to("https://pixabay.com/api/")) == "https://pixabay.com/api/"
+    assert "12345" in KEY.scrub("x 12345 y") and KEY.value not in KEY.scrub(f"url {keyed}")
+    assert "key/with" not in repr(KEY)
+
+
+def _key_middleware() -> CredentialsMiddleware:
+    crawler = SimpleNamespace(spider=SimpleNamespace(api_key=KEY), stats=FakeStats())
+    return CredentialsMiddleware(crawler)  # type: ignore[arg-type]
+
+
+def test_the_key_goes_only_to_the_api_host_and_comes_off_request_answer_and_redirect():
+    middleware = _key_middleware()
+    url = "https://pixabay.com/api/?q=cat&page=1"
+    api = Request(url, meta={KEYED: True})
+    asyncio.run(middleware.process_request(api))
+    assert KEY.remove_from(api.url) == url and api.url != url
+    assert all(secret in REDACTOR.secrets for secret in KEY.secrets())
+    elsewhere = Request("https://evil.example/api/?q=cat", meta={KEYED: True})
+    asyncio.run(middleware.process_request(elsewhere))
+    image = Request("https://pixabay.com/get/a.jpg")  # not marked: never
+    asyncio.run(middleware.process_request(image))
+    assert elsewhere.url == "https://evil.example/api/?q=cat"
+    assert image.url == "https://pixabay.com/get/a.jpg"
+
+    moved = KEY.add_to("https://pixabay.com/api/v2/?q=cat")  # a redirect that echoes it
+    answer = Response(api.url, status=301, headers={"Location": moved}, request=api)
+    clean = middleware.process_response(api, answer)
+    assert api.url == url and clean.url == url  # before a redirect, retry or the spider
+    assert clean.headers[b"Location"] == b"https://pixabay.com/api/v2/?q=cat"
+
+
+def test_an_error_takes_the_key_off_the_request_and_its_message():
+    middleware = _key_middleware()
+    api = Request("https://pixabay.com/api/?q=cat", meta={KEYED: True})
+    asyncio.run(middleware.process_request(api))
+    error = TimeoutError(f"Getting {api.url} took longer than 30 seconds.")
+    assert middleware.process_exception(api, error) is None  # retries still see it
+    assert api.url == "https://pixabay.com/api/?q=cat"
+    assert all(secret not in str(error) for secret in KEY.secrets())
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""End-to-end: Reddit's Data API and Openverse with keys, rate-limit pacing, daily budgets.
+"""End-to-end: Reddit's Data API, Openverse and Pixabay with keys, rate-limit pacing, budgets.
 
 Every crawl runs the real CLI against the fake APIs on 127.0.0.1 (fake_apis.py), which
 check the client credentials, expire and revoke tokens, announce rate limits and answer
@@ -25,6 +25,7 @@ from tests.scraping.conftest import make_crawl_args, read_manifest, run_cli
 from tests.scraping.fake_apis import (
     OPENVERSE_TEST_ID,
     OPENVERSE_TEST_SECRET,
+    PIXABAY_TEST_KEY,
     REDDIT_TEST_ID,
     REDDIT_TEST_SECRET,
     FixedWindow,
@@ -208,6 +209,31 @@ def test_reddit_without_keys_stays_on_the_public_listing_under_robots_txt(
     assert local_source.count("/reddit/search.json") == 0
     assert local_source.reddit_tokens.requests == 0
     assert "robots.txt forbids it" in result.stderr
+
+
+# --- Pixabay's API key ----------------------------------------------------------------------
+
+
+def test_pixabay_key_reaches_the_api_and_nothing_else(local_source, image_host, tmp_path):
+    assert len(PIXABAY_TEST_KEY) >= 8  # the log filter ignores shorter values
+    _results(local_source, image_host, "pixabay", ("cat", "dog"), 6)  # 2 pages of 3 each
+    local_source.api_errors["/pixabay/api/"] = [503]  # a retry copies a request
+    out = tmp_path / "out"
+    env = {"PIXABAY_API_KEY": PIXABAY_TEST_KEY}
+    extra = {"PIXABAY_PAGE_SIZE": "3"}
+    result = _crawl(local_source, out, "cat,dog", 6, "pixabay", env=env, extra=extra)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    queries = _api_queries(local_source, "/pixabay/api/")
+    assert len(queries) == 5  # 4 pages + 1 retry, every one with the key (the API checks it)
+    assert {q.get("key") for q in queries} == {PIXABAY_TEST_KEY}
+    assert image_host.requests and not any(PIXABAY_TEST_KEY in p for p in image_host.requests)
+    kept = Counter(r["label"] for r in read_manifest(out) if r["status"] == "kept")
+    assert kept == {"cat": 6, "dog": 6}
+    log = (out / "crawl.log").read_text()
+    assert "Crawled (200) <GET " + local_source.url("/pixabay/api/?q=") in log
+    assert "key=" not in log  # taken off the URLs, not just blanked by the log filter
+    assert_no_secret_written(out, result.stdout + result.stderr, [PIXABAY_TEST_KEY])
 
 
 # --- pacing by rate-limit headers -----------------------------------------------------------
