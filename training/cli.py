@@ -26,7 +26,13 @@ from cgan.training.config import (
     make_config,
     validate_config,
 )
-from cgan.training.models.spec import ARCHS, RESOLUTIONS
+from cgan.training.models.spec import (
+    ARCHS,
+    PROJECTED_ENDPOINTS,
+    PROJECTED_MIXINGS,
+    PROJECTED_SIZES,
+    RESOLUTIONS,
+)
 
 EXAMPLES = """\
 examples:
@@ -42,6 +48,10 @@ examples:
   # small dataset: DiffAugment on real and fake, two D steps per G step
   cgan-train --data data/mine-64 --resolution 64 --diffaugment translation,color,cutout \\
       --d-steps 2 --run-dir runs/mine
+
+  # a projected discriminator on the frozen ImageNet network's early features (needs the
+  # imagenet extra), DiffAugment before that network as the paper recommends
+  cgan-train --imagenet-projected --diffaugment translation,color,cutout --run-dir runs/pg
 
   # continue an interrupted run (Ctrl-C and SIGTERM save a checkpoint first)
   cgan-train --run-dir runs/cifar10 --resume
@@ -71,6 +81,10 @@ OPTION_FIELDS = {
     "multi_worker": "multi_worker",
     "log_every": "log_every",
     "aux_weight": "aux_weight",
+    "imagenet_projected": "imagenet_projected",
+    "projected_size": "projected_size",
+    "projected_endpoints": "projected_endpoints",
+    "projected_mixing": "projected_mixing",
     "cpu_minutes": "cpu_minutes",
     "checkpoint_every": "checkpoint_every",
     "keep_checkpoints": "keep_checkpoints",
@@ -122,6 +136,33 @@ def build_parser() -> argparse.ArgumentParser:
         "projection; sngan only; 0 = off, the default)",
     )
     parser.add_argument(
+        "--imagenet-projected",
+        action="store_true",
+        default=None,
+        help="a projected discriminator (Projected GAN): small heads on the early features "
+        "of the frozen ImageNet network (EfficientNet-Lite0; needs the imagenet extra); "
+        "sngan only; cgan-eval then marks ImageNet-feature figures as not independent",
+    )
+    parser.add_argument(
+        "--projected-size",
+        type=positive_int,
+        help=f"side the images are resized to for that network ({PROJECTED_SIZES[0]}-"
+        f"{PROJECTED_SIZES[1]}; default 64)",
+    )
+    parser.add_argument(
+        "--projected-endpoints",
+        type=_endpoint_list,
+        metavar="NAMES",
+        help="its feature maps the heads read, comma-separated, in network order "
+        f"({', '.join(PROJECTED_ENDPOINTS)}; default stage1,stage2,stage3)",
+    )
+    parser.add_argument(
+        "--projected-mixing",
+        choices=PROJECTED_MIXINGS,
+        help="fixed random 1x1 mixing of the features: across channels and scales "
+        "(scales, the default), across channels only, or none",
+    )
+    parser.add_argument(
         "--cpu-minutes",
         type=non_negative_float,
         help="stop with a checkpoint once the run has used this much CPU time "
@@ -150,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-checkpoints", type=positive_int, help="how many to keep")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
+
+
+def _endpoint_list(text: str) -> str:
+    """'stage1, stage2' -> 'stage1,stage2': one spelling, so a resume compares equal."""
+    return ",".join(part.strip() for part in text.split(",") if part.strip())
 
 
 def _explicit(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,7 +12,14 @@ import tomli_w
 
 from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
-from cgan.training.models.spec import ARCHS, RESOLUTIONS, ModelSpec
+from cgan.training.models.spec import (
+    ARCHS,
+    RESOLUTIONS,
+    ModelSpec,
+    projected_endpoints_problem,
+    projected_mixing_problem,
+    projected_size_problem,
+)
 
 
 @dataclass
@@ -37,6 +44,13 @@ class TrainConfig:
     d_pretrain_steps: int = 0
     ema_decay: float = 0.999
     aux_weight: float = 0.0  # > 0 adds D's auxiliary class head and its cross-entropy losses
+    # A projected discriminator (Projected GAN) on the frozen ImageNet network's features;
+    # needs the imagenet extra. Its name starts with "imagenet" so that cgan-eval marks
+    # figures in that network's features as not independent (evaluation/imagenet_view.py).
+    imagenet_projected: bool = False
+    projected_size: int = 64  # side the images are resized to before the ImageNet network
+    projected_endpoints: str = "stage1,stage2,stage3"  # its feature maps D reads, one head each
+    projected_mixing: str = "scales"  # fixed random 1x1 mixing: scales, channels or none
     cpu_minutes: float = 0.0  # stop once the run has trained this long in CPU time (0 = never)
     diffaugment: str = ""  # comma-separated: translation,color,cutout
     seed: int = 0
@@ -60,7 +74,15 @@ class TrainConfig:
             d_channels=self.d_channels,
             embed_dim=self.embed_dim,
             aux_classifier=self.aux_weight > 0,
+            projected=self.imagenet_projected,
+            projected_size=self.projected_size,
+            projected_endpoints=self.projected_endpoint_names,
+            projected_mixing=self.projected_mixing,
         )
+
+    @property
+    def projected_endpoint_names(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.projected_endpoints.split(",") if p.strip())
 
     @property
     def augmentations(self) -> tuple[str, ...]:
@@ -82,6 +104,10 @@ STRUCTURAL_FIELDS = (
     "labels",
     "mixed_precision",
     "aux_weight",
+    "imagenet_projected",
+    "projected_size",
+    "projected_endpoints",
+    "projected_mixing",
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -251,6 +277,17 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
         raise bad("resolution", f"must be one of {', '.join(map(str, RESOLUTIONS))}")
     if config.aux_weight > 0 and config.arch != "sngan":
         raise bad("aux_weight", "the auxiliary class head exists for the sngan arch only")
+    if config.imagenet_projected and config.arch != "sngan":
+        raise bad(
+            "imagenet_projected", "the projected discriminator exists for the sngan arch only"
+        )
+    for name, problem in (
+        ("projected_size", projected_size_problem(config.projected_size)),
+        ("projected_endpoints", projected_endpoints_problem(config.projected_endpoint_names)),
+        ("projected_mixing", projected_mixing_problem(config.projected_mixing)),
+    ):
+        if problem:
+            raise bad(name, problem)
     from cgan.training.augment import POLICIES
 
     unknown = sorted(set(config.augmentations) - set(POLICIES))

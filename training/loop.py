@@ -100,6 +100,10 @@ def _show(bar: Progress, record: dict) -> None:
 def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
     """Train until config.steps generator steps or a stop signal, whichever comes first."""
     run = RunDir(run_dir)
+    if config.imagenet_projected:  # a missing imagenet extra is one line, before the data
+        from cgan.training.models.projected import feature_weights
+
+        feature_weights()
     data = load_training_data(config)
     config.labels = list(data.names)
     run.create()

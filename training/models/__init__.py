@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from cgan.training.models import dcgan, sngan
+from cgan.training.models import dcgan, projected, sngan
 from cgan.training.models.spec import ARCHS, ModelSpec
 
 __all__ = ["ARCHS", "ModelSpec", "build_discriminator", "build_generator"]
@@ -23,5 +23,9 @@ def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:
 
 def build_discriminator(spec: ModelSpec, name: str = "discriminator") -> keras.Model:
     """discriminator(image [B, H, W, 3], label [B]) -> logit [B, 1], plus class logits
-    [B, num_classes] as a second output when spec.aux_classifier is set."""
+    [B, num_classes] as a second output when spec.aux_classifier is set. With
+    spec.projected, D reads a frozen ImageNet network's features and gives one logit per
+    scale, [B, heads] (models/projected.py; needs the ImageNet weights)."""
+    if spec.projected:
+        return projected.build_discriminator(spec, name=name)
     return _BUILDERS[spec.arch].build_discriminator(spec, name=name)
