@@ -74,33 +74,13 @@ class Variant:
     options: tuple[str, ...]
 
     def command(self, minutes: float) -> list[str]:
+        """A new run with the variant's options, or the resume of one (its config is saved)."""
         run_dir = STUDY_DIR / self.name
+        base = [sys.executable, "-m", "cgan.training.cli", "--run-dir", str(run_dir)]
+        budget = ["--cpu-minutes", f"{minutes:g}"]
         if (run_dir / "config.toml").is_file():
-            return [
-                sys.executable,
-                "-m",
-                "cgan.training.cli",
-                "--run-dir",
-                str(run_dir),
-                "--resume",
-                "--cpu-minutes",
-                f"{minutes:g}",
-                "--quiet",
-            ]
-        return [
-            sys.executable,
-            "-m",
-            "cgan.training.cli",
-            "--run-dir",
-            str(run_dir),
-            "--data",
-            str(CIFAR10_TRAIN),
-            *COMMON,
-            *SHIPPED,
-            *self.options,
-            "--cpu-minutes",
-            f"{minutes:g}",
-        ]
+            return [*base, "--resume", *budget, "--quiet"]
+        return [*base, "--data", str(CIFAR10_TRAIN), *COMMON, *SHIPPED, *self.options, *budget]
 
 
 # Each varies the shipped recipe (G 64 / D 32, TTUR 2e-4 / 4e-4, Adam(0, 0.9), batch 64,

@@ -16,6 +16,7 @@ from pathlib import Path
 from cgan.common.cli import OneLineArgumentParser, run_command
 from cgan.common.errors import EvaluationError
 from cgan.common.files import atomic_path
+from cgan.inference.card import write_card
 from cgan.inference.default_model import shipped_model_path
 
 PROTOCOL_KEYS = (
@@ -79,11 +80,9 @@ def ship(candidate_path: Path, dry_run: bool) -> int:
         print(f"kept the shipped model: {why}")
         return 0
     if not dry_run:
-        for suffix in (".onnx", ".md", ".png"):
-            source = candidate_path.with_suffix(suffix)
-            if source.is_file():
-                with atomic_path(target.with_suffix(suffix)) as temporary:
-                    shutil.copyfile(source, temporary)
+        with atomic_path(target) as temporary:
+            shutil.copyfile(candidate_path, temporary)
+        write_card(target)  # the card and grid name the shipped file, not the candidate
     print(f"{'would ship' if dry_run else 'shipped'} {candidate_path}: {why}")
     return 0
 

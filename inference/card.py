@@ -69,7 +69,7 @@ no truncation, one row per class.*
 | training | {info.training_steps} generator steps, {info.epochs:.2f} epochs{_cpu_hours(info)} |
 | source run | `{info.source_run}` |
 | exported | {info.export_time} |
-| parity with Keras | max abs difference {info.parity_max_abs_diff:.2e} at batch sizes 1, 7, 64 |
+| parity with Keras | {_parity(info)} |
 
 ## Contract
 
@@ -84,6 +84,13 @@ fields above are in the file's metadata (`cgan-infer --info --model {onnx_path.n
     card_path = onnx_path.with_suffix(".md")
     write_text_atomic(card_path, card)
     return card_path, grid_path
+
+
+def _parity(info: ModelInfo) -> str:
+    """The export's parity figure; a model from elsewhere may not carry one."""
+    if info.parity_max_abs_diff is None:
+        return "not recorded"
+    return f"max abs difference {info.parity_max_abs_diff:.2e} at batch sizes 1, 7, 64"
 
 
 def _cpu_hours(info: ModelInfo) -> str:

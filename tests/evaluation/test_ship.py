@@ -61,13 +61,15 @@ def test_main_replaces_only_when_better(tmp_path, monkeypatch, capsys):
     assert shipped.read_bytes() != worse.read_bytes()
 
     better = _model(tmp_path / "better.onnx", evaluated(0.55, 8.0))
-    (tmp_path / "better.md").write_text("card")
+    (tmp_path / "better.md").write_text("the candidate's card")
     assert ship.main([str(better), "--dry-run"]) == 0
     assert shipped.read_bytes() != better.read_bytes()
     assert ship.main([str(better)]) == 0
     assert "shipped" in capsys.readouterr().out
     assert shipped.read_bytes() == better.read_bytes()
-    assert shipped.with_suffix(".md").read_text() == "card"
+    card = shipped.with_suffix(".md").read_text()  # written anew for the shipped file
+    assert card.startswith("# cifar10\n") and "better" not in card and "| accuracy | 0.55 |" in card
+    assert shipped.with_suffix(".png").is_file()
 
 
 def test_candidate_without_figures_is_one_line(tmp_path, capsys):
