@@ -126,6 +126,8 @@ bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/infer_bench.py
 	$(BIN)/python benchmarks/scrape_bench.py
+	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/two_shard_crawl.py
 
 export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)

@@ -33,6 +33,11 @@ class EvaluationError(CganError):
     """A model or judge that cannot be evaluated."""
 
 
+class RecordsError(CganError):
+    """A records dataset (cgan.common.records) that cannot be written or read: a bad
+    manifest, a missing or truncated shard, a damaged record."""
+
+
 class ScrapeError(CganError):
     """A crawl, dataset build or content check that cannot go on."""
 

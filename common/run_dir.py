@@ -150,13 +150,18 @@ class RunDir:
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= last_step]
         write_text_atomic(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
-    def load_or_make_fixed_noise(self, count: int, latent_dim: int, seed: int) -> np.ndarray:
-        """The same noise for every sample grid of the run, resumes included."""
+    def load_or_make_fixed_noise(
+        self, count: int, latent_dim: int, seed: int, write: bool = True
+    ) -> np.ndarray:
+        """The same noise for every sample grid of the run, resumes included. `write=False`
+        for the processes of a distributed run that must not write the run directory."""
         if self.fixed_noise.is_file():
             noise = np.load(self.fixed_noise)
             if noise.shape == (count, latent_dim):
                 return noise
         noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+        if not write:
+            return noise
         buffer = io.BytesIO()
         np.save(buffer, noise)
         write_bytes_atomic(self.fixed_noise, buffer.getvalue())

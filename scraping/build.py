@@ -5,6 +5,13 @@ it (cgan.common.images), so the trainer reads fixed-size images straight from
 `OUT/<class>/`. Classes with too few images are dropped (a GAN class with ten examples
 only memorises). The result is built in a temporary folder and swapped in at the end, so
 a failed or interrupted build never leaves half a dataset behind.
+
+With `--format records` the images go into TFRecord shards plus records.json instead
+(cgan.common.records): a dataset larger than memory, which cgan-train streams from disk.
+
+With several `--src` (the shards of a split crawl, or any crawl folders) the images are
+first merged across them without duplicates (merge.py), and `OUT/manifest.jsonl` gets one
+line per image of the dataset, saying where it came from.
 """
 
 from __future__ import annotations
@@ -17,19 +24,26 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
 from cgan.common.files import write_text_atomic
 from cgan.common.images import centre_crop_resize, is_image_file
 from cgan.common.progress import Progress
+from cgan.common.records import RecordsWriter
+from cgan.scraping.manifest import MANIFEST_NAME
 from cgan.scraping.report import format_table
+from cgan.scraping.settings import PHASH_MAX_DISTANCE
+
+if TYPE_CHECKING:
+    from cgan.scraping.merge import Merge
 
 REPORT_NAME = "report.json"
 MAX_SOURCE_PIXELS = 80_000_000
-_MARKER = "cgan-scrape build"
+MARKER = "cgan-scrape build"
 
 
 class BuildError(ScrapeError):
@@ -40,7 +54,7 @@ class BuildError(ScrapeError):
 class BuildOptions:
     """What `cgan-scrape build` was asked to do."""
 
-    src: Path
+    src: Path | list[Path]  # several: crawl folders merged without duplicates
     out: Path
     size: int = 64
     min_per_class: int = 1
@@ -49,6 +63,11 @@ class BuildOptions:
     allow_upscale: bool = False
     report: Path | None = None
     progress: bool = True  # images built so far, on stderr
+    phash_distance: int = PHASH_MAX_DISTANCE  # with several src: near-duplicate bits
+
+    def src_folders(self) -> list[Path]:
+        """`src` as a list, one folder or several."""
+        return list(self.src) if isinstance(self.src, list) else [self.src]
 
 
 @dataclass
@@ -58,6 +77,7 @@ class ClassReport:
     kept: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: bool = False
+    kept_paths: list[Path] = field(default_factory=list)  # --format records: no files to list
 
 
 def square_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
@@ -91,10 +111,17 @@ def class_images(folder: Path) -> list[Path]:
 
 
 def _build_class(
-    paths: list[Path], dest: Path, options: BuildOptions, progress: Progress
+    paths: list[Path],
+    dest: Path,
+    options: BuildOptions,
+    progress: Progress,
+    records: RecordsWriter | None = None,
+    label: int = 0,
 ) -> ClassReport:
+    """Square every image into `dest`, or as example `label` of `records` when given."""
     report = ClassReport()
-    dest.mkdir(parents=True, exist_ok=True)
+    if records is None:
+        dest.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if options.fmt == "png" else ".jpg"
     for path in paths:
         try:
@@ -103,7 +130,10 @@ def _build_class(
             report.rejected[str(exc)] += 1
         else:
             target = dest / (path.stem + suffix)
-            if options.fmt == "png":
+            if records is not None:
+                records.add(np.asarray(image), label)
+                report.kept_paths.append(path)
+            elif options.fmt == "png":
                 image.save(target, "PNG", optimize=False)
             else:
                 image.save(target, "JPEG", quality=options.quality)
@@ -114,7 +144,7 @@ def _build_class(
 
 def _replace_output(tmp: Path, out: Path) -> None:
     if out.exists():
-        is_old_build = (out / REPORT_NAME).is_file() and _MARKER in (out / REPORT_NAME).read_text(
+        is_old_build = (out / REPORT_NAME).is_file() and MARKER in (out / REPORT_NAME).read_text(
             encoding="utf-8", errors="replace"
         )
         if not is_old_build and any(out.iterdir()):
@@ -127,10 +157,8 @@ def _replace_output(tmp: Path, out: Path) -> None:
         tmp.rename(out)
 
 
-def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str, ClassReport]:
-    """Build the dataset; return the per-class report (also written as JSON)."""
-    log = log or sys.stderr
-    src, out = options.src, options.out
+def _one_folder(src: Path, out: Path) -> dict[str, list[Path]]:
+    """The images of a single --src: every class folder's image files."""
     if not src.is_dir():
         raise BuildError(f"--src {src} does not exist or is not a folder")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
@@ -138,20 +166,46 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
     folders = class_folders(src)
     if not folders:
         raise BuildError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
-    images = {folder.name: class_images(folder) for folder in folders}
+    return {folder.name: class_images(folder) for folder in folders}
+
+
+def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str, ClassReport]:
+    """Build the dataset; return the per-class report (also written as JSON)."""
+    log = log or sys.stderr
+    out, srcs = options.out, options.src_folders()
+    merge: Merge | None = None
+    if len(srcs) == 1:
+        images = _one_folder(srcs[0], out)
+    else:
+        from cgan.scraping.merge import merge_crawls
+
+        merge = merge_crawls(srcs, out, options.phash_distance, log)
+        images = merge.images
+        if not any(images.values()):
+            raise BuildError(f"the --src folders have no kept images ({', '.join(map(str, srcs))})")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     total = sum(len(paths) for paths in images.values())
+    records = None
     try:
+        if options.fmt == "records":  # the writer mixes the classes across its shards
+            records = RecordsWriter(tmp, list(images), options.size)
         with Progress("cgan-scrape build", total, "images", enabled=options.progress) as progress:
             reports = {
-                name: _build_class(paths, tmp / name, options, progress)
-                for name, paths in images.items()
+                name: _build_class(paths, tmp / name, options, progress, records, label)
+                for label, (name, paths) in enumerate(images.items())
             }
+        if merge is not None:
+            for name, removed in merge.removed.items():
+                reports[name].rejected.update(removed)
+            print(f"cgan-scrape build: {merge.summary_line()}", file=log)
         for name, report in reports.items():
             if report.kept < options.min_per_class:
                 report.dropped = True
-                shutil.rmtree(tmp / name)
+                if records is not None:
+                    records.drop_class(list(reports).index(name))
+                else:
+                    shutil.rmtree(tmp / name)
                 print(
                     f"cgan-scrape build: dropping class {name!r}: {report.kept} usable images "
                     f"< --min-per-class {options.min_per_class}",
@@ -159,10 +213,17 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
                 )
         if all(report.dropped for report in reports.values()):
             raise BuildError(f"no class has at least {options.min_per_class} usable images")
-        data = report_json(options, reports)
+        data = report_json(options, reports, merge)
+        if records is not None:
+            records.finish()
+        if merge is not None:
+            kept = [p for r in reports.values() if not r.dropped for p in r.kept_paths]
+            _write_manifest(tmp, merge, options, set(kept) if records is not None else None)
         (tmp / REPORT_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         _replace_output(tmp, out)
     finally:
+        if records is not None and records.manifest is None:
+            records.abort()  # closes its staging file
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     if options.report is not None:
@@ -171,11 +232,34 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
     return reports
 
 
-def report_json(options: BuildOptions, reports: dict[str, ClassReport]) -> dict[str, Any]:
+def _write_manifest(
+    tmp: Path, merge: Merge, options: BuildOptions, kept: set[Path] | None = None
+) -> None:
+    """`OUT/manifest.jsonl`: one line per image in the dataset, with its crawl line.
+    `kept`: the source images a records build wrote (it has no image files to look for;
+    its lines name an image `label/stem`)."""
+    from cgan.scraping.merge import merged_row
+
+    suffix = {"png": ".png", "records": ""}.get(options.fmt, ".jpg")
+    lines = []
+    for label, paths in merge.images.items():
+        for path in paths:
+            built = f"{label}/{path.stem}{suffix}"
+            # not rejected by the build, class not dropped
+            if (tmp / built).is_file() if kept is None else path in kept:
+                lines.append(json.dumps(merged_row(merge.chosen[path], built), ensure_ascii=False))
+    (tmp / MANIFEST_NAME).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def report_json(
+    options: BuildOptions, reports: dict[str, ClassReport], merge: Merge | None = None
+) -> dict[str, Any]:
     """The report as written to `OUT/report.json`."""
+    srcs = [str(src) for src in options.src_folders()]
+    extra = {} if merge is None else {"merge": merge.report_json(options.phash_distance)}
     return {
-        "builder": _MARKER,
-        "src": str(options.src),
+        "builder": MARKER,
+        "src": srcs[0] if len(srcs) == 1 else srcs,
         "size": options.size,
         "format": options.fmt,
         "min_per_class": options.min_per_class,
@@ -190,6 +274,7 @@ def report_json(options: BuildOptions, reports: dict[str, ClassReport]) -> dict[
         },
         "kept_classes": [name for name, r in reports.items() if not r.dropped],
         "total_images": sum(r.kept for r in reports.values() if not r.dropped),
+        **extra,
     }
 
 

@@ -21,6 +21,7 @@ from cgan.common.cli import (
 )
 from cgan.common.errors import ImageNetError, ScrapeError
 from cgan.scraping.items import LabelSpec, parse_labels
+from cgan.scraping.shards import ShardPlan, shard_arg
 
 if TYPE_CHECKING:
     from cgan.scraping.contentcheck import ContentCheck
@@ -39,6 +40,11 @@ examples:
   export OPENVERSE_CLIENT_ID=... OPENVERSE_CLIENT_SECRET=...   # larger Openverse limits
   {PROG} --labels cat --limit 50 --out data/mine -s DOWNLOAD_DELAY=1 -s CONCURRENT_REQUESTS=4
 
+Split a crawl over two machines (the same command on each, its own --out), then merge:
+  {PROG} --labels cat,dog --limit 500 --shard 1/2 --out data/mine-1   # machine 1
+  {PROG} --labels cat,dog --limit 500 --shard 2/2 --out data/mine-2   # machine 2
+  {PROG} build --src data/mine-1 data/mine-2 --out data/mine-64 --size 64
+
 Run the same command again to resume an interrupted crawl, or one whose source
 stopped at a spent rate limit or daily budget: URLs already in OUT/manifest.jsonl
 are never downloaded twice; Scrapy's log is OUT/crawl.log. Which source needs
@@ -56,6 +62,8 @@ BUILD_EXAMPLES = f"""\
 examples:
   {PROG} build --src data/mine --out data/mine-64 --size 64 --min-per-class 50
   {PROG} build --src data/mine --out data/mine-128 --size 128 --format jpeg --quality 92
+  {PROG} build --src data/mine --out data/mine-64-records --size 64 --format records
+  {PROG} build --src data/mine-1 --src data/mine-2 --out data/mine-64   # merge shards
   python -m cgan.scraping build --src data/mine --out data/mine-32 --size 32  # no script
 """
 
@@ -148,6 +156,14 @@ def crawl_parser() -> argparse.ArgumentParser:
         help=f"comma separated, from {', '.join(KNOWN_SOURCES)} (default: all; "
         "pixabay needs PIXABAY_API_KEY and is skipped without it)",
     )
+    parser.add_argument(
+        "--shard",
+        type=shard_arg,
+        metavar="K/N",
+        help="crawl only shard K of N: the (label, source) pairs are sorted and dealt "
+        "round-robin; run K=1..N on N machines, each with its own --out, then build "
+        "with every --src (docs/scraping.md)",
+    )
     filters = parser.add_argument_group("filters")
     filters.add_argument(
         "--min-size", type=positive_int, help="minimum width and height in px (default 128)"
@@ -226,8 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=BUILD_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--src", type=Path, required=True, help="scraped folder (<label>/ images)")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        help="scraped folder (<label>/ images); several (repeat --src or list them) are "
+        "crawl folders, such as the shards of a split crawl, merged without duplicates",
+    )
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
+    parser.add_argument(
+        "--phash-distance",
+        type=int,
+        help="with several --src: near-duplicate threshold in bits across them, -1 to "
+        "disable (default 6, the crawl's)",
+    )
     parser.add_argument("--size", type=positive_int, default=64, help="side in px (default 64)")
     parser.add_argument(
         "--min-per-class",
@@ -235,7 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="drop classes with fewer usable images (default 1)",
     )
-    parser.add_argument("--format", choices=["png", "jpeg"], default="png", help="default png")
+    parser.add_argument(
+        "--format",
+        choices=["png", "jpeg", "records"],
+        default="png",
+        help="png (default) or jpeg class folders, or records: TFRecord shards that "
+        "cgan-train streams from disk (a dataset larger than memory)",
+    )
     parser.add_argument("--quality", type=positive_int, default=95, help="JPEG quality")
     parser.add_argument(
         "--allow-upscale", action="store_true", help="keep images smaller than --size"
@@ -348,8 +384,8 @@ def _say_concepts(check: ContentCheck) -> None:
         print(f"{PROG}: verify: {line}", file=sys.stderr)
 
 
-def _sources(text: str, has_key: bool) -> tuple[list[str], str | None]:
-    """Validated source names, and a notice when pixabay has to be left out."""
+def _source_names(text: str) -> list[str]:
+    """The sources named in --sources, validated, in order."""
     names = list(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
     if not names:
         raise ScrapeError("--sources is empty")
@@ -358,6 +394,12 @@ def _sources(text: str, has_key: bool) -> tuple[list[str], str | None]:
         raise ScrapeError(
             f"unknown source {', '.join(unknown)}; choose from {', '.join(KNOWN_SOURCES)}"
         )
+    return names
+
+
+def _sources(text: str, has_key: bool) -> tuple[list[str], str | None]:
+    """Validated source names, and a notice when pixabay has to be left out."""
+    names = _source_names(text)
     notice = None
     if "pixabay" in names and not has_key:
         names.remove("pixabay")
@@ -384,6 +426,17 @@ def run_crawl_command(argv: Sequence[str]) -> int:
     overrides = _overrides(args)
     has_key = bool(overrides.get("PIXABAY_API_KEY", os.environ.get("PIXABAY_API_KEY", "")).strip())
     sources, notice = _sources(args.sources, has_key)
+    plan = None
+    if args.shard is not None:
+        # Dealt over every source named, with or without keys, so all machines agree.
+        plan = ShardPlan.make(
+            args.shard, [spec.name for spec in labels], _source_names(args.sources), args.limit
+        )
+        if notice and not plan.labels_of("pixabay"):
+            notice = None  # pixabay is another shard's business
+        sources = [source for source in sources if plan.labels_of(source)]
+        names = {label for label, source in plan.pairs if source in sources}
+        labels = [spec for spec in labels if spec.name in names]
     _without_verify(args)
     _check_writable(args.out)
 
@@ -398,9 +451,10 @@ def run_crawl_command(argv: Sequence[str]) -> int:
         resume=not args.no_resume,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        shard=plan,
     )
     settings = build_settings(options)
-    if settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
+    if sources and settings.getbool("CGAN_VERIFY"):  # --verify or -s CGAN_VERIFY=true
         from cgan.scraping.contentcheck import check_from_settings
 
         check = build_content_check(lambda: check_from_settings(settings))
@@ -414,14 +468,19 @@ def run_crawl_command(argv: Sequence[str]) -> int:
 def run_build_command(argv: Sequence[str]) -> int:
     """Validate build options and build the dataset."""
     args = build_parser().parse_args(argv)
-    if not args.src.is_dir():
-        raise ScrapeError(f"--src {args.src} does not exist or is not a folder")
+    for src in args.src:
+        if not src.is_dir():
+            raise ScrapeError(f"--src {src} does not exist or is not a folder")
+    if args.phash_distance is not None and len(args.src) == 1:
+        raise ScrapeError(
+            "--phash-distance: only used with several --src (a crawl dedupes its own)"
+        )
     _check_writable(args.out.parent)
 
     from cgan.scraping.build import BuildOptions, build_dataset, render_report
 
     options = BuildOptions(
-        src=args.src,
+        src=args.src[0] if len(args.src) == 1 else list(args.src),
         out=args.out,
         size=args.size,
         min_per_class=args.min_per_class,
@@ -431,6 +490,8 @@ def run_build_command(argv: Sequence[str]) -> int:
         report=args.report,
         progress=not args.quiet,
     )
+    if args.phash_distance is not None:
+        options.phash_distance = args.phash_distance
     reports = build_dataset(options)
     print(render_report(reports))
     kept = [name for name, report in reports.items() if not report.dropped]

@@ -19,8 +19,9 @@ from typing import IO, TYPE_CHECKING, Any
 from cgan.common.errors import ScrapeError
 from cgan.common.progress import Progress
 from cgan.scraping.items import LabelSpec
-from cgan.scraping.manifest import KEPT, utc_now
+from cgan.scraping.manifest import KEPT, MANIFEST_NAME, Manifest, utc_now
 from cgan.scraping.report import FAILED, PREFIX, STOPPED, report_outcomes
+from cgan.scraping.shards import ShardPlan, claim_folder, describe
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -53,6 +54,15 @@ class CrawlOptions:
     resume: bool = True
     retry_failed: bool = False
     progress: bool = True
+    # --shard K/N: this machine's share; `labels` and `sources` are then that share's.
+    shard: ShardPlan | None = None
+
+    def labels_of(self, source: str) -> list[LabelSpec]:
+        """The labels `source` searches for in this run (a shard's own pairs only)."""
+        if self.shard is None:
+            return list(self.labels)
+        names = set(self.shard.labels_of(source))
+        return [spec for spec in self.labels if spec.name in names]
 
 
 def build_settings(options: CrawlOptions) -> Settings:
@@ -171,15 +181,27 @@ def run_crawl(
     another one answers; when none answered a single search page, or a source did not
     finish, the exit code is 1.
     """
-    from scrapy.crawler import CrawlerProcess
-
     from cgan.scraping.report import render, source_outcome, summarise, terminal_lines, write_json
-    from cgan.scraping.state import CrawlState
 
     report = report or sys.stdout
-    settings = settings or build_settings(options)
     labels = [spec.name for spec in options.labels]
     with output_lock(options.out):
+        for line in claim_folder(options.out, options.shard):
+            print(f"{PREFIX}: {line}", file=sys.stderr)
+        if not options.sources:
+            return _no_work(options)
+        if options.shard is not None:
+            own = [pair for pair in options.shard.pairs if pair[1] in options.sources]
+            print(
+                f"{PREFIX}: shard {options.shard.shard}: {len(own)} (label, source) pairs: "
+                f"{describe(own)}",
+                file=sys.stderr,
+            )
+        from scrapy.crawler import CrawlerProcess
+
+        from cgan.scraping.state import CrawlState
+
+        settings = settings or build_settings(options)
         if not options.resume:
             for source in options.sources:
                 shutil.rmtree(options.out / ".jobs" / source, ignore_errors=True)
@@ -193,7 +215,10 @@ def run_crawl(
             for source in options.sources:
                 crawler = process.create_crawler(source)  # by name, as `scrapy crawl` does
                 progress.watch(crawler)
-                process.crawl(crawler)
+                if options.shard is None:
+                    process.crawl(crawler)  # every label, from CGAN_LABELS
+                else:  # this shard's labels of this source, as a spider argument (-a labels=)
+                    process.crawl(crawler, labels=[s.encode() for s in options.labels_of(source)])
                 crawlers.append(crawler)
             started = utc_now()
             try:
@@ -216,6 +241,37 @@ def run_crawl(
             "started": started,
             "finished": utc_now(),
             "sources": {o.source: o.to_json() for o in outcomes},
+            **_shard_json(options),
         },
     )
     return report_outcomes(outcomes, settings.get("LOG_FILE"))
+
+
+def _shard_json(options: CrawlOptions) -> dict[str, Any]:
+    return {} if options.shard is None else {"shard": str(options.shard.shard)}
+
+
+def _no_work(options: CrawlOptions) -> int:
+    """A shard with no pair to crawl (more shards than pairs, or only pixabay's without a
+    key): leave an empty, valid crawl folder.
+
+    Exit 0, so that a script starting `--shard K/N` on every machine needs no special case;
+    build merges the empty folder like any other shard.
+    """
+    from cgan.scraping.report import write_json
+
+    share = options.shard
+    assert share is not None, "an unsharded crawl always has a source"
+    manifest = Manifest(options.out / MANIFEST_NAME)
+    manifest.open()  # creates the empty manifest that marks a crawl folder
+    manifest.close()
+    now = utc_now()
+    extra = {"started": now, "finished": now, "sources": {}, **_shard_json(options)}
+    write_json(options.out / "summary.json", [], extra)
+    print(
+        f"{PREFIX}: shard {share.shard} has no (label, source) pair it can crawl "
+        f"({len(share.pairs)} of {len(share.labels) * len(share.sources)} dealt to it); "
+        f"{options.out} is left as an empty shard folder",
+        file=sys.stderr,
+    )
+    return 0

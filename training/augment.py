@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-POLICIES = ("translation", "color", "cutout")
+from cgan.training.models.spec import AUGMENT_POLICIES as POLICIES
 
 
 def _colour(x, seed):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -44,6 +45,10 @@ examples:
 
   # a class-folder dataset (ROOT/<label>/*.jpg), the DCGAN baseline, 64x64
   cgan-train --data ../shared/datasets/cifar10/train --arch dcgan --run-dir runs/dc
+
+  # a dataset larger than memory: write it once as a records folder, stream it from disk
+  cgan-prepare data/big data/big-records --resolution 64
+  cgan-train --data data/big-records --resolution 64 --run-dir runs/big
 
   # small dataset: DiffAugment on real and fake, two D steps per G step
   cgan-train --data data/mine-64 --resolution 64 --diffaugment translation,color,cutout \\
@@ -110,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="starting values: cifar10 (default) or smoke",
     )
-    parser.add_argument("--data", help="cifar10, synthetic, or a class-folder path")
+    parser.add_argument(
+        "--data",
+        help="cifar10, synthetic, a class-folder path, or a records folder (cgan-prepare) "
+        "streamed from disk for sets larger than memory",
+    )
     parser.add_argument("--arch", choices=ARCHS, help="sngan (default) or the dcgan baseline")
     parser.add_argument("--resolution", type=int, choices=RESOLUTIONS)
     parser.add_argument("--latent-dim", type=positive_int)
@@ -237,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
-    from cgan.training.runtime import quiet_tensorflow
+    from cgan.training.runtime import check_tf_config, quiet_tensorflow
 
+    if config.multi_worker:  # before TensorFlow's import: a bad cluster fails in a moment
+        check_tf_config(os.environ.get("TF_CONFIG"))
     quiet_tensorflow()
     from cgan.training.loop import train
 
     result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
+    if result.worker:  # the chief reports for the run; the other workers say little
+        print(f"worker {result.worker}: stopped at step {result.step}", file=sys.stderr)
+        return 128 + result.stopped_by if result.stopped_by is not None else 0
     if result.stopped_by is not None:
         name = signal.Signals(result.stopped_by).name
         print(

@@ -14,6 +14,7 @@ from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
 from cgan.training.models.spec import (
     ARCHS,
+    AUGMENT_POLICIES,
     RESOLUTIONS,
     ModelSpec,
     projected_endpoints_problem,
@@ -27,7 +28,7 @@ class TrainConfig:
     """Every knob of a run. Saved as config.toml so a run can be resumed and exported."""
 
     preset: str = "cifar10"
-    data: str = "cifar10"  # "cifar10", "synthetic", or a class-folder path
+    data: str = "cifar10"  # "cifar10", "synthetic", a class-folder or a records-folder path
     arch: str = "sngan"
     resolution: int = 32
     latent_dim: int = 128
@@ -288,13 +289,10 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     ):
         if problem:
             raise bad(name, problem)
-    from cgan.training.augment import POLICIES
-
-    unknown = sorted(set(config.augmentations) - set(POLICIES))
+    unknown = sorted(set(config.augmentations) - set(AUGMENT_POLICIES))
     if unknown:
-        raise bad(
-            "diffaugment", f"unknown policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}"
-        )
+        choices = ", ".join(AUGMENT_POLICIES)
+        raise bad("diffaugment", f"unknown policy {', '.join(unknown)}; choose from {choices}")
     if config.preset not in PRESETS:
         raise bad("preset", f"choose one of {', '.join(PRESETS)}")
 

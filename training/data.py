@@ -1,7 +1,9 @@
 """Datasets as in-memory uint8 arrays plus label names: CIFAR-10 through keras.datasets
 (the path users with internet access take), a class-folder dataset ROOT/<label>/*.jpg (the
 shared CIFAR-10 copy and what `cgan-scrape build` writes), or the synthetic shapes of
-`cgan.training.shapes`. The tf.data pipeline that streams them is `cgan.training.pipeline`.
+`cgan.training.shapes`. A records folder (cgan.common.records, written by `cgan-prepare` or
+`cgan-scrape build --format records`) is the exception: it may be larger than memory, so
+only its manifest is loaded. The tf.data pipelines are in `cgan.training.pipeline`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from cgan.common.cli import first_line
 from cgan.common.errors import TrainingError
 from cgan.common.images import IMAGE_SUFFIXES, centre_crop_resize, fit_to_resolution, is_image_file
+from cgan.common.records import MANIFEST_NAME, RecordManifest, read_manifest
 
 
 @dataclass
@@ -36,6 +39,28 @@ class LabelledImages:
         return dict(zip(self.names, counts.tolist(), strict=True))
 
 
+@dataclass
+class RecordSet:
+    """A records folder: names and counts from its manifest, the pixels left on disk
+    for `cgan.training.pipeline.make_record_dataset` to stream."""
+
+    manifest: RecordManifest
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.manifest.names)
+
+    @property
+    def folder(self) -> Path:
+        return self.manifest.folder
+
+    def __len__(self) -> int:
+        return self.manifest.total
+
+    def class_counts(self) -> dict[str, int]:
+        return dict(self.manifest.class_counts)
+
+
 def load_dataset(
     data: str,
     resolution: int,
@@ -44,15 +69,35 @@ def load_dataset(
     synthetic_classes: int = 10,
     synthetic_per_class: int = 200,
     workers: int = 8,
-) -> LabelledImages:
-    """`data` is "cifar10", "synthetic" or the path of a class-folder dataset."""
+) -> LabelledImages | RecordSet:
+    """`data` is "cifar10", "synthetic", or the path of a class-folder dataset or of a
+    records folder."""
     if data == "synthetic":
         from cgan.training.shapes import make_shapes
 
         return make_shapes(synthetic_classes, synthetic_per_class, resolution, seed=seed)
     if data == "cifar10":
         return load_cifar10(resolution)
+    if is_records_folder(Path(data)):
+        return load_records(data, resolution)
     return load_folder(data, resolution, workers=workers)
+
+
+def is_records_folder(root: Path) -> bool:
+    """A manifest, or shards without one (an unfinished folder, which load_records refuses)."""
+    return root.is_dir() and ((root / MANIFEST_NAME).exists() or any(root.glob("shard-*.tfrecord")))
+
+
+def load_records(root: str | Path, resolution: int) -> RecordSet:
+    """The manifest of a records folder, checked; no pixel is read."""
+    manifest = read_manifest(root)
+    side = manifest.resolution
+    if side != resolution:
+        raise TrainingError(
+            f"records folder {root} holds {side}x{side} images: train with --resolution "
+            f"{side}, or prepare the data again with --resolution {resolution}"
+        )
+    return RecordSet(manifest)
 
 
 CIFAR10_LABELS = [
@@ -69,7 +114,9 @@ CIFAR10_LABELS = [
 ]
 
 
-def load_cifar10(resolution: int) -> LabelledImages:
+def cifar10_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10's training split as keras.datasets gives it: uint8 [50000, 32, 32, 3]
+    images and int32 labels."""
     import keras
 
     try:
@@ -79,9 +126,14 @@ def load_cifar10(resolution: int) -> LabelledImages:
             f"could not download CIFAR-10 ({first_line(exc, 120)}); without internet, pass "
             "--data PATH to a class-folder copy such as ../shared/datasets/cifar10/train"
         ) from None
+    return images, labels.reshape(-1).astype(np.int32)
+
+
+def load_cifar10(resolution: int) -> LabelledImages:
+    images, labels = cifar10_arrays()
     if resolution != images.shape[1]:
         images = np.stack([fit_to_resolution(image, resolution) for image in images])
-    return LabelledImages(images, labels.reshape(-1).astype(np.int32), list(CIFAR10_LABELS))
+    return LabelledImages(images, labels, list(CIFAR10_LABELS))
 
 
 def find_images(root: Path) -> dict[str, list[Path]]:
@@ -106,7 +158,8 @@ def find_images(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _decode(path: Path, resolution: int) -> np.ndarray | None:
+def decode_image(path: Path, resolution: int) -> np.ndarray | None:
+    """A uint8 [resolution, resolution, 3] centre crop, or None for an unreadable file."""
     try:
         with Image.open(path) as image:
             return np.asarray(centre_crop_resize(image, resolution))
@@ -123,7 +176,7 @@ def load_folder(root: str | Path, resolution: int, workers: int = 8) -> Labelled
         [np.full(len(files), k, np.int32) for k, files in enumerate(found.values())]
     )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        decoded = list(pool.map(lambda p: _decode(p, resolution), paths, chunksize=64))
+        decoded = list(pool.map(lambda p: decode_image(p, resolution), paths, chunksize=64))
     ok = np.array([image is not None for image in decoded])
     skipped = [str(p) for p, good in zip(paths, ok, strict=True) if not good]
     labels = labels[ok]

@@ -16,8 +16,8 @@ from cgan.common.errors import TrainingError
 from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
-from cgan.training.data import LabelledImages, load_dataset
-from cgan.training.pipeline import make_dataset
+from cgan.training.data import LabelledImages, RecordSet, load_dataset
+from cgan.training.pipeline import training_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
 from cgan.training.runtime import GracefulStop, choose_strategy, describe
 from cgan.training.trainer import GANTrainer
@@ -28,10 +28,11 @@ class SessionResult:
     step: int
     epoch: float
     stopped_by: int | None  # the signal that stopped the run early, if any
-    checkpoint: str | None
+    checkpoint: str | None  # None on the workers that are not the chief
+    worker: int = 0  # this process's index in a distributed run, the chief being 0
 
 
-def load_training_data(config: TrainConfig) -> LabelledImages:
+def load_training_data(config: TrainConfig) -> LabelledImages | RecordSet:
     data = load_dataset(
         config.data,
         config.resolution,
@@ -98,19 +99,25 @@ def _show(bar: Progress, record: dict) -> None:
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
-    """Train until config.steps generator steps or a stop signal, whichever comes first."""
+    """Train until config.steps generator steps or a stop signal, whichever comes first.
+
+    With several workers every process runs this same loop in lockstep; the chief alone
+    writes the run directory, and all of them stop at the same step."""
     run = RunDir(run_dir)
     if config.imagenet_projected:  # a missing imagenet extra is one line, before the data
         from cgan.training.models.projected import feature_weights
 
         feature_weights()
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op of the process.
+    strategy = choose_strategy(config.multi_worker)
+    chief = bool(strategy.extended.should_checkpoint)
     data = load_training_data(config)
     config.labels = list(data.names)
-    run.create()
-    save_config(config, run.root)
+    if chief:
+        run.create()
+        save_config(config, run.root)
 
     keras.utils.set_random_seed(config.seed)
-    strategy = choose_strategy(config.multi_worker)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise TrainingError(
             f"batch size {config.batch_size} does not split over "
@@ -127,11 +134,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     restored = trainer.restore_latest() if resume else None
-    if resume and restored is None:
-        print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
     start_step = int(trainer.step.numpy())
-    run.truncate_metrics(start_step)
-    if progress:
+    if trainer.workers > 1:
+        _check_same_start(trainer, start_step)
+    if resume and restored is None and chief:
+        print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
+    if chief:
+        run.truncate_metrics(start_step)
+    if progress and chief:
         counts = ", ".join(f"{k} {v}" for k, v in data.class_counts().items())
         state = f"resuming at step {start_step}" if restored else "new run"
         print(
@@ -141,39 +151,43 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         )
 
     global_batch = config.batch_size
-    dataset = make_dataset(
-        data.images,
-        data.labels,
+    dataset = training_dataset(  # streamed from disk for a records folder
+        data,
         global_batch,
         config.seed,
         start_example=trainer.examples_seen(global_batch),
     )
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    # Every worker builds the same stream and keeps its own slice of each global batch,
+    # so the batches are those of a one-process run (no file-based sharding).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
     fixed_noise = run.load_or_make_fixed_noise(
-        config.samples_per_class, config.latent_dim, config.seed
+        config.samples_per_class, config.latent_dim, config.seed, write=chief
     )
     epoch_of = lambda: trainer.examples_seen(global_batch) / len(data)  # noqa: E731
-    cpu_at_start, cpu_before = time.process_time(), float(trainer.cpu_seconds.numpy())
-    cpu_seconds = lambda: cpu_before + time.process_time() - cpu_at_start  # noqa: E731
+    clock = _CpuClock(trainer)
     cpu_budget = config.cpu_minutes * 60.0 if config.cpu_minutes > 0 else math.inf
 
     def sample(path: Path) -> None:
-        save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
+        if chief:
+            save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
 
-    def checkpoint_now() -> str:
-        trainer.cpu_seconds.assign(cpu_seconds())
+    def checkpoint_now() -> str | None:
+        trainer.cpu_seconds.assign(clock.total)
         path = trainer.save()
-        run.write_progress(
-            {
-                "step": int(trainer.step.numpy()),
-                "epoch": round(epoch_of(), 4),
-                "cpu_hours": round(cpu_seconds() / 3600.0, 6),
-                "examples_seen": trainer.examples_seen(global_batch),
-                "dataset_size": len(data),
-                "checkpoint": Path(path).name,
-                "time": time.time(),
-            }
-        )
+        if chief:
+            run.write_progress(
+                {
+                    "step": int(trainer.step.numpy()),
+                    "epoch": round(epoch_of(), 4),
+                    "cpu_hours": round(clock.total / 3600.0, 6),
+                    "examples_seen": trainer.examples_seen(global_batch),
+                    "dataset_size": len(data),
+                    "checkpoint": Path(path).name,
+                    "time": time.time(),
+                }
+            )
         return path
 
     with GracefulStop() as stop:
@@ -185,21 +199,23 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
             config.steps,
             "steps",
             initial=start_step,
-            enabled=progress,
+            enabled=progress and chief,
             log_every_tenth=False,
         )
         window = _MetricsWindow(global_batch * config.d_steps)
         step, last_epoch = start_step, math.floor(epoch_of())
         checkpoint, saved_step = restored, (start_step if restored else None)
+        finished = False  # False while a step may have failed half-way through a collective
         try:
-            while step < config.steps and not stop.requested and cpu_seconds() < cpu_budget:
+            while step < config.steps and not clock.stop_agreed(stop.requested, cpu_budget):
                 step_started = time.perf_counter()
                 window.add(trainer.train_step(iterator), time.perf_counter() - step_started)
                 step += 1
                 bar.advance()
                 if step % config.log_every == 0 or step == config.steps:
-                    record = window.record(step, epoch_of(), cpu_seconds())
-                    run.append_metrics(record)
+                    record = window.record(step, epoch_of(), clock.total)
+                    if chief:
+                        run.append_metrics(record)
                     _show(bar, record)
                 epoch = math.floor(epoch_of())
                 if epoch > last_epoch:
@@ -207,18 +223,83 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
                     last_epoch = epoch
                 if step % config.checkpoint_every == 0:
                     checkpoint, saved_step = checkpoint_now(), step
-                    save_loss_curve(run.read_metrics(), run.loss_curve)
+                    if chief:
+                        save_loss_curve(run.read_metrics(), run.loss_curve)
+            finished = True
+        except tf.errors.DataLossError as exc:  # a record whose bytes changed on disk
+            reason = _reason(exc, ("corrupt", "crc", "truncat"))
+            raise TrainingError(
+                f"damaged data in {config.data} ({reason}); write it again (cgan-prepare) "
+                "and continue with --resume"
+            ) from None
+        except tf.errors.OpError as exc:
+            if trainer.workers == 1:
+                raise
+            raise TrainingError(
+                f"lost another worker of the cluster ({_reason(exc, _PEER_LOST)}); start every "
+                f"worker again with --resume: training goes on from step {saved_step or 0}"
+            ) from None
         finally:
             bar.close()
-            if saved_step != int(trainer.step.numpy()):
+            # After a failed collective the others may be gone: a save would wait for them.
+            if (finished or trainer.workers == 1) and saved_step != int(trainer.step.numpy()):
                 checkpoint = checkpoint_now()
-            save_loss_curve(run.read_metrics(), run.loss_curve)
-            sample(run.samples / "latest.png")
-    if cpu_seconds() >= cpu_budget and progress:
+            if chief:
+                save_loss_curve(run.read_metrics(), run.loss_curve)
+                sample(run.samples / "latest.png")
+    if clock.total >= cpu_budget and progress and chief:
         print(f"the run has used its {config.cpu_minutes:g} CPU minutes", file=sys.stderr)
     return SessionResult(
         step=int(trainer.step.numpy()),
         epoch=epoch_of(),
         stopped_by=stop.requested,
         checkpoint=checkpoint,
+        worker=trainer.worker_index,
     )
+
+
+_PEER_LOST = ("aborted", "closed", "unavailable", "deadline")
+
+
+class _CpuClock:
+    """Training CPU time over all sessions and all workers, and the shared stop decision."""
+
+    def __init__(self, trainer: GANTrainer) -> None:
+        self.trainer = trainer
+        self.before = float(trainer.cpu_seconds.numpy())
+        self.started = time.process_time()
+        self.others = 0.0  # the other workers' CPU time this session, as of the last step
+
+    @property
+    def total(self) -> float:
+        return self.before + time.process_time() - self.started + self.others
+
+    def stop_agreed(self, signal_number: int | None, cpu_budget: float) -> bool:
+        """Whether to stop before the next step: a signal or the budget, on any worker."""
+        own = time.process_time() - self.started
+        if self.trainer.workers == 1:
+            return signal_number is not None or self.total >= cpu_budget
+        wants_stop = signal_number is not None or self.total >= cpu_budget
+        gathered = self.trainer.gather_from_workers([float(wants_stop), own])
+        self.others = float(gathered[:, 1].sum()) - own
+        # Decided from the gathered figures alone, so that every worker decides the same.
+        return bool(gathered[:, 0].any()) or self.before + gathered[:, 1].sum() >= cpu_budget
+
+
+def _reason(exc: tf.errors.OpError, words: tuple[str, ...]) -> str:
+    """The line of TensorFlow's long graph error that says what happened."""
+    for line in str(exc.message).splitlines():
+        if any(word in line.lower() for word in words):
+            return line.strip()[:160]
+    return type(exc).__name__
+
+
+def _check_same_start(trainer: GANTrainer, step: int) -> None:
+    """Workers that restored different checkpoints would deadlock in the first step."""
+    steps = trainer.gather_from_workers([float(step)])[:, 0]
+    if len(set(steps.tolist())) > 1:
+        found = ", ".join(f"worker {k}: step {int(s)}" for k, s in enumerate(steps))
+        raise TrainingError(
+            f"the workers restored different checkpoints ({found}); every worker must see "
+            "the same --run-dir (a shared folder)"
+        )

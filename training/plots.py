@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from cgan.common.files import atomic_path
 from cgan.common.images import make_grid, to_uint8
 
 
@@ -34,10 +35,9 @@ def save_loss_curve(records: list[dict[str, Any]], path: Path) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    figure.savefig(tmp, dpi=90)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=90, format="png")
     plt.close(figure)
-    tmp.replace(path)
 
 
 def save_sample_grid(
@@ -52,6 +52,6 @@ def save_sample_grid(
     classes = np.repeat(np.arange(len(labels), dtype=np.int32), per_class)
     images = to_uint8(generate(noise, classes))
     scale = max(1, 64 // images.shape[1])
-    tmp = path.with_suffix(".tmp.png")
-    make_grid(images, rows=len(labels), scale=scale, row_labels=labels).save(tmp)
-    tmp.replace(path)
+    grid = make_grid(images, rows=len(labels), scale=scale, row_labels=labels)
+    with atomic_path(path) as temporary:
+        grid.save(temporary, format="PNG")

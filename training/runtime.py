@@ -4,12 +4,16 @@ into a request to checkpoint and stop between two steps."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import warnings
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from cgan.common.cli import first_line
+from cgan.common.errors import TrainingError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -30,13 +34,53 @@ def quiet_tensorflow() -> None:
     tf.autograph.set_verbosity(0)
 
 
+def check_tf_config(text: str | None) -> dict:
+    """TF_CONFIG, the cluster of a multi-worker run, checked before TensorFlow reads it:
+    a typo there is one line, not a traceback from deep inside tf.distribute."""
+    if not text:
+        raise TrainingError(
+            "--multi-worker needs TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+            '"task": {"type": "worker", "index": 0}}'
+        )
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"TF_CONFIG is not JSON: {exc}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise TrainingError('TF_CONFIG needs a "cluster" and a "task" object')
+    for role, addresses in cluster.items():
+        if role not in ("chief", "worker") or not isinstance(addresses, list):
+            raise TrainingError(
+                f'TF_CONFIG cluster: {role!r} must be "chief" or "worker" with a list of host:port'
+            )
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise TrainingError(f"TF_CONFIG cluster: {address!r} is not host:port")
+    role, index = task.get("type"), task.get("index")
+    if role not in cluster:
+        raise TrainingError(f"TF_CONFIG task type {role!r} is not in the cluster")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[role]):
+        raise TrainingError(
+            f"TF_CONFIG task index {index!r} is not one of the {len(cluster[role])} {role}(s)"
+        )
+    return config
+
+
 def choose_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
     """MultiWorkerMirrored when asked (TF_CONFIG names the cluster), Mirrored over several
     GPUs, otherwise the default strategy (one GPU or the CPU)."""
     import tensorflow as tf
 
     if multi_worker:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, RuntimeError) as exc:
+            raise TrainingError(f"TF_CONFIG: {first_line(exc)}") from None
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()

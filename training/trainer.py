@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from cgan.common.cli import first_line
@@ -27,6 +30,18 @@ def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
     )
 
 
+def _place_in_cluster(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """(number of worker processes, this one's index, the chief being 0) from TF_CONFIG."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return 1, 0
+    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    if resolver.task_type == "chief":
+        return workers, 0
+    return workers, int(resolver.task_id) + len(cluster.get("chief", []))
+
+
 class GANTrainer:
     """Owns G, D, the EMA copy of G, both optimisers and every counter a resume needs."""
 
@@ -35,7 +50,13 @@ class GANTrainer:
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         self.d_loss_fn, self.g_loss_fn = LOSSES[config.arch]
-        spec = config.model_spec()
+        # One process writes the run; the others save where TensorFlow needs them to (every
+        # worker takes part in a save) and delete it again (`save`).
+        self.is_chief = bool(strategy.extended.should_checkpoint)
+        self.workers, self.worker_index = _place_in_cluster(strategy)
+        # Batch-norm statistics over the global batch, so that a batch split over replicas
+        # trains like the same batch in one process.
+        spec = dataclasses.replace(config.model_spec(), sync_batch_norm=self.replicas > 1)
         with strategy.scope():
             self.generator = build_generator(spec)
             self.discriminator = build_discriminator(spec)
@@ -53,7 +74,6 @@ class GANTrainer:
             self.cpu_seconds = tf.Variable(
                 0.0, dtype=tf.float64, trainable=False, name="cpu_seconds"
             )
-            self.noise_rng = tf.random.Generator.from_seed(config.seed)
             self.augment_seed = keras.random.SeedGenerator(config.seed + 1)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator,
@@ -64,7 +84,6 @@ class GANTrainer:
             step=self.step,
             pretrain_step=self.pretrain_step,
             cpu_seconds=self.cpu_seconds,
-            noise_rng=self.noise_rng,
             augment_seed=self.augment_seed.state,
         )
         self.run = run
@@ -99,19 +118,20 @@ class GANTrainer:
             try:
                 self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
             except Exception as exc:  # TF raises OpError, IndexError, ValueError... here
-                reason = first_line(exc)
+                skipped = True
+                if not self.is_chief:  # the chief alone moves files; the others skip it too
+                    continue
                 folder = self.run.set_aside(prefix)
                 print(
-                    f"checkpoint {prefix.name} is unreadable ({reason}); moved to {folder}, "
-                    "trying the one before it",
+                    f"checkpoint {prefix.name} is unreadable ({first_line(exc)}); moved to "
+                    f"{folder}, trying the one before it",
                     file=sys.stderr,
                 )
-                skipped = True
                 continue
-            if skipped:
+            if skipped and self.is_chief:
                 self._rewrite_state(prefix)
             return str(prefix)
-        if skipped:
+        if skipped and self.is_chief:
             self._rewrite_state(None)
         return None
 
@@ -127,8 +147,15 @@ class GANTrainer:
             )
         self.manager = self._manager()
 
-    def save(self) -> str:
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+    def save(self) -> str | None:
+        """The chief's checkpoint path; None on the other workers, whose copy is deleted."""
+        number = int(self.step.numpy())
+        if self.is_chief:
+            return self.manager.save(checkpoint_number=number)
+        scratch = self.run.checkpoints / f".worker-{self.worker_index}"
+        tf.train.CheckpointManager(self.checkpoint, str(scratch), max_to_keep=1).save(number)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return None
 
     def examples_seen(self, global_batch: int) -> int:
         """Real examples D has consumed so far: where the data stream resumes."""
@@ -142,8 +169,14 @@ class GANTrainer:
             return images
         return diff_augment(images, self.config.augmentations, self.augment_seed)
 
-    def _noise(self, batch: tf.Tensor) -> tf.Tensor:
-        return self.noise_rng.normal((batch, self.config.latent_dim))
+    def _noise(self, batch: tf.Tensor, draw: tf.Tensor) -> tf.Tensor:
+        """This replica's rows of one global batch of noise, a pure function of (seed, draw):
+        the same numbers whether the batch is split over workers or not, and after a resume
+        (no generator state to save)."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.stack([tf.constant(self.config.seed, tf.int64), tf.cast(draw, tf.int64)])
+        noise = tf.random.stateless_normal((batch * self.replicas, self.config.latent_dim), seed)
+        return noise[replica * batch : (replica + 1) * batch]
 
     def _discriminate(
         self, images: tf.Tensor, labels: tf.Tensor
@@ -155,9 +188,11 @@ class GANTrainer:
             return tf.cast(logits, tf.float32), tf.cast(class_logits, tf.float32)
         return tf.cast(outputs, tf.float32), None
 
-    def _d_replica_step(self, real: tf.Tensor, labels: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _d_replica_step(
+        self, real: tf.Tensor, labels: tf.Tensor, draw: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         batch = tf.shape(labels)[0]
-        fake = self.generator([self._noise(batch), labels], training=True)
+        fake = self.generator([self._noise(batch, draw), labels], training=True)
         both_labels = tf.concat([labels, labels], axis=0)
         with tf.GradientTape() as tape:
             images = self._augment(tf.concat([real, tf.cast(fake, real.dtype)], axis=0))
@@ -181,10 +216,10 @@ class GANTrainer:
             metrics["d_class"] = class_loss
         return metrics
 
-    def _g_replica_step(self, labels: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _g_replica_step(self, labels: tf.Tensor, draw: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = tf.shape(labels)[0]
         with tf.GradientTape() as tape:
-            fake = self.generator([self._noise(batch), labels], training=True)
+            fake = self.generator([self._noise(batch, draw), labels], training=True)
             logits, class_logits = self._discriminate(self._augment(fake), labels)
             adversarial = self.g_loss_fn(logits)
             loss = adversarial
@@ -215,10 +250,12 @@ class GANTrainer:
     @tf.function
     def train_step(self, iterator) -> dict[str, tf.Tensor]:
         """d_steps discriminator updates on fresh real batches, one generator update, EMA."""
-        for _ in range(self.config.d_steps):
+        first_draw = self.step * (self.config.d_steps + 1)
+        for k in range(self.config.d_steps):
             real, labels = next(iterator)
-            d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels))
-        g_metrics = self.strategy.run(self._g_replica_step, args=(labels,))
+            d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels, first_draw + k))
+        draw = first_draw + self.config.d_steps
+        g_metrics = self.strategy.run(self._g_replica_step, args=(labels, draw))
         self.step.assign_add(1)
         self._update_ema()
         return {name: self._mean(value) for name, value in {**d_metrics, **g_metrics}.items()}
@@ -227,9 +264,28 @@ class GANTrainer:
     def pretrain_step_fn(self, iterator) -> dict[str, tf.Tensor]:
         """One discriminator-only update (the original design's D warm-up)."""
         real, labels = next(iterator)
-        d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels))
+        draw = -1 - self.pretrain_step  # negative: never a draw of the main loop
+        d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels, draw))
         self.pretrain_step.assign_add(1)
         return {name: self._mean(value) for name, value in d_metrics.items()}
+
+    def gather_from_workers(self, values: list[float]) -> np.ndarray:
+        """[workers, len(values)]: every worker's values, on every worker.
+
+        Between two steps, every worker must call it: a worker that stopped alone would
+        leave the others waiting in the next step's all-reduce."""
+        return self._gather(tf.constant(values, tf.float64)).numpy()
+
+    @tf.function
+    def _gather(self, values: tf.Tensor) -> tf.Tensor:
+        def place() -> tf.Tensor:  # this worker's row, zeros elsewhere; summed below
+            row = tf.one_hot(self.worker_index, self.workers, dtype=tf.float64)
+            return row[:, None] * values[None, :]
+
+        summed = self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM, self.strategy.run(place), axis=None
+        )
+        return summed / (self.replicas // self.workers)  # each local replica added one copy
 
     def generate(self, noise, labels, ema: bool = True):
         """Images in inference mode (BN moving statistics), as a numpy array."""

@@ -3,6 +3,7 @@ or a TensorFlow log line; a damaged newest checkpoint costs one interval, not th
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from cgan.common.run_dir import (
 )
 from cgan.training.config import load_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
-from cgan.training.runtime import quiet_tensorflow  # noqa: E402
+from cgan.training.runtime import check_tf_config, quiet_tensorflow  # noqa: E402
 
 from .helpers import tiny_config  # noqa: E402
 
@@ -174,3 +175,46 @@ def test_all_checkpoints_damaged_starts_again_and_says_so(run_copy, capsys):
     err = capsys.readouterr().err
     assert err.count("is unreadable") == 2 and "starting from step 0" in err
     assert result.step == config.steps
+
+
+GOOD_CLUSTER = '{"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, '
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "expected"),
+    [
+        (None, "--multi-worker needs TF_CONFIG"),
+        ("{bad", "TF_CONFIG is not JSON"),
+        ("[1, 2]", 'needs a "cluster" and a "task"'),
+        ('{"cluster": {"ps": ["h:1"]}, "task": {}}', 'must be "chief" or "worker"'),
+        ('{"cluster": {"worker": ["nohost"]}, "task": {}}', "is not host:port"),
+        ('{"cluster": {"worker": ["h:99999"]}, "task": {}}', "is not host:port"),
+        (GOOD_CLUSTER + '"task": {"type": "chief", "index": 0}}', "task type 'chief'"),
+        (GOOD_CLUSTER + '"task": {"type": "worker", "index": 2}}', "task index 2 is not one"),
+        (GOOD_CLUSTER + '"task": {"type": "worker", "index": true}}', "task index True"),
+    ],
+)
+def test_a_bad_tf_config_is_one_line_before_tensorflow_reads_it(
+    tf_config: str | None, expected: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config
+    done = subprocess.run(
+        [sys.executable, "-m", "cgan.training.cli", "--preset", "smoke", "--multi-worker"]
+        + ["--run-dir", str(tmp_path / "run"), "--steps", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cgan-train: error:"), done.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_good_tf_config_passes_the_check() -> None:
+    config = check_tf_config(GOOD_CLUSTER + '"task": {"type": "worker", "index": 1}}')
+    assert config["task"]["index"] == 1

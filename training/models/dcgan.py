@@ -21,11 +21,11 @@ def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:
     width = spec.g_channels * 2 ** (spec.upsamplings - 1)
     x = layers.Dense(4 * 4 * width, use_bias=False)(x)
     x = layers.Reshape((4, 4, width))(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(layers.BatchNormalization(synchronized=spec.sync_batch_norm)(x))
     for _ in range(spec.upsamplings - 1):
         width //= 2
         x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization(synchronized=spec.sync_batch_norm)(x))
     x = layers.Conv2DTranspose(3, 4, strides=2, padding="same")(x)
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name=name)

@@ -14,14 +14,24 @@ class ConditionalBatchNorm(layers.Layer):
     """
 
     def __init__(
-        self, num_classes: int, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs
+        self,
+        num_classes: int,
+        momentum: float = 0.9,
+        epsilon: float = 1e-5,
+        synchronized: bool = False,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.momentum = momentum
         self.epsilon = epsilon
+        self.synchronized = synchronized
         self.norm = layers.BatchNormalization(
-            momentum=momentum, epsilon=epsilon, center=False, scale=False
+            momentum=momentum,
+            epsilon=epsilon,
+            center=False,
+            scale=False,
+            synchronized=synchronized,
         )
 
     def build(self, input_shape) -> None:
@@ -55,6 +65,7 @@ class ConditionalBatchNorm(layers.Layer):
             "num_classes": self.num_classes,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
+            "synchronized": self.synchronized,
         }
 
 

@@ -24,12 +24,13 @@ def _sn(layer: layers.Layer) -> layers.Layer:
     return layers.SpectralNormalization(layer)
 
 
-def _generator_block(x, label, channels: int, num_classes: int):
+def _generator_block(x, label, channels: int, spec: ModelSpec):
     """CBN-ReLU-Up-Conv-CBN-ReLU-Conv, plus an upsampled 1x1 shortcut."""
-    h = layers.ReLU()(ConditionalBatchNorm(num_classes)([x, label]))
+    norm = lambda: ConditionalBatchNorm(spec.num_classes, synchronized=spec.sync_batch_norm)  # noqa: E731
+    h = layers.ReLU()(norm()([x, label]))
     h = NearestUpsample2x()(h)
     h = layers.Conv2D(channels, 3, padding="same")(h)
-    h = layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
+    h = layers.ReLU()(norm()([h, label]))
     h = layers.Conv2D(channels, 3, padding="same")(h)
     shortcut = layers.Conv2D(channels, 1)(NearestUpsample2x()(x))
     return layers.Add()([h, shortcut])
@@ -42,8 +43,8 @@ def build_generator(spec: ModelSpec, name: str = "generator") -> keras.Model:
     x = layers.Dense(4 * 4 * width)(noise)
     x = layers.Reshape((4, 4, width))(x)
     for _ in range(spec.upsamplings):
-        x = _generator_block(x, label, width, spec.num_classes)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = _generator_block(x, label, width, spec)
+    x = layers.ReLU()(layers.BatchNormalization(synchronized=spec.sync_batch_norm)(x))
     x = layers.Conv2D(3, 3, padding="same")(x)
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name=name)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cgan.common.imagenet.architecture import ENDPOINTS as IMAGENET_ENDPOINTS
 
 ARCHS = ("sngan", "dcgan")
+AUGMENT_POLICIES = ("translation", "color", "cutout")  # DiffAugment's, in training/augment.py
 RESOLUTIONS = (32, 64)
 # The projected discriminator (models/projected.py): which feature maps of the frozen
 # ImageNet network it may read (cgan.common.imagenet.architecture.ENDPOINTS up to stage7),
@@ -34,6 +35,9 @@ class ModelSpec:
     projected_size: int = 64  # images are resized to this side before the ImageNet network
     projected_endpoints: tuple[str, ...] = ("stage1", "stage2", "stage3")
     projected_mixing: str = "scales"  # fixed random 1x1 mixing: scales, channels or none
+    # Batch-norm statistics all-reduced over the replicas of a distributed run; no effect on
+    # the weights, so it is set by the trainer and never saved.
+    sync_batch_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
