@@ -276,10 +276,10 @@ class _CpuClock:
 
     def stop_agreed(self, signal_number: int | None, cpu_budget: float) -> bool:
         """Whether to stop before the next step: a signal or the budget, on any worker."""
-        own = time.process_time() - self.started
-        if self.trainer.workers == 1:
-            return signal_number is not None or self.total >= cpu_budget
         wants_stop = signal_number is not None or self.total >= cpu_budget
+        if self.trainer.workers == 1:
+            return wants_stop
+        own = time.process_time() - self.started
         gathered = self.trainer.gather_from_workers([float(wants_stop), own])
         self.others = float(gathered[:, 1].sum()) - own
         # Decided from the gathered figures alone, so that every worker decides the same.
