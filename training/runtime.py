@@ -4,11 +4,16 @@ into a request to checkpoint and stop between two steps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import signal
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -17,6 +22,46 @@ from cgan.common.errors import TrainingError
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+
+# A native log line in absl's format: severity letter, date, time, thread, file:line].
+_NATIVE_LOG_LINE = re.compile(r"([IWEF])\d{4} [\d:.]+ +\d+ [^\]\s]+:\d+\] ")
+_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+_SEVERITIES = "IWEF"
+
+
+def _min_log_level() -> int:
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip()
+    return int(level) if level in {"0", "1", "2", "3"} else 0
+
+
+@contextlib.contextmanager
+def _native_logs_filtered(min_level: int) -> Iterator[None]:
+    """TensorFlow's shared libraries log through absl while they load, and absl ignores
+    TF_CPP_MIN_LOG_LEVEL there (oneDNN's notice on AVX-512 CPUs, twice): without this a
+    one-line error would arrive under four lines of notices. Lines below the level are
+    dropped; anything else written meanwhile is passed on unchanged."""
+    if min_level == 0:
+        yield
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                native = _NATIVE_LOG_LINE.match(line)
+                if line.startswith(_ABSL_PREAMBLE) or (
+                    native and _SEVERITIES.index(native.group(1)) < min_level
+                ):
+                    continue
+                sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def quiet_tensorflow() -> None:
@@ -28,7 +73,8 @@ def quiet_tensorflow() -> None:
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
-    import tensorflow as tf
+    with _native_logs_filtered(_min_log_level()):
+        import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
     tf.autograph.set_verbosity(0)

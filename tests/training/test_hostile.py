@@ -218,3 +218,26 @@ def test_a_bad_tf_config_is_one_line_before_tensorflow_reads_it(
 def test_a_good_tf_config_passes_the_check() -> None:
     config = check_tf_config(GOOD_CLUSTER + '"task": {"type": "worker", "index": 1}}')
     assert config["task"]["index"] == 1
+
+
+def test_native_log_notices_below_the_level_are_dropped_and_the_rest_kept(capfd) -> None:
+    # What TensorFlow's libraries print through absl while loading on an AVX-512 CPU,
+    # whatever TF_CPP_MIN_LOG_LEVEL says: it must not bury a one-line error.
+    from cgan.training.runtime import _native_logs_filtered
+
+    written = [
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        b"I0000 00:00:1796484378.921073    3819 port.cc:153] oneDNN custom operations are on.\n",
+        b"W1205 15:16:07.123456    3819 port.cc:148] TF_ENABLE_ONEDNN_OPTS is not set\n",
+        b"E1205 15:16:07.123456    3819 cuda.cc:12] a real error\n",
+        b"a line of anything else\n",
+    ]
+    with _native_logs_filtered(2):
+        for line in written:
+            os.write(2, line)
+    assert capfd.readouterr().err == (
+        "E1205 15:16:07.123456    3819 cuda.cc:12] a real error\na line of anything else\n"
+    )
+    with _native_logs_filtered(0):
+        os.write(2, written[1])
+    assert capfd.readouterr().err == written[1].decode()

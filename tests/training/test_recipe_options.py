@@ -71,6 +71,18 @@ def test_class_head_is_structural_on_resume(tmp_path):
     assert main(["--run-dir", str(run_dir), "--resume", "--aux-weight", "1.0", "--quiet"]) == 2
 
 
+def test_dcgan_baseline_on_the_default_preset_drops_only_the_implied_class_head():
+    from cgan.common.errors import TrainingError
+    from cgan.training.config import make_config, validate_config
+
+    baseline = make_config("cifar10", {"arch": "dcgan"})
+    validate_config(baseline)
+    assert (baseline.arch, baseline.aux_weight) == ("dcgan", 0.0)
+    assert make_config("cifar10", {}).aux_weight == 1.0
+    with pytest.raises(TrainingError, match="sngan arch only"):
+        validate_config(make_config("cifar10", {"arch": "dcgan", "aux_weight": 1.0}))
+
+
 def test_cpu_budget_stops_the_run_and_adds_up_over_resumes(tmp_path):
     run_dir = tmp_path / "run"
     first = train(
