@@ -80,6 +80,8 @@ OPTION_FIELDS = {
     "d_steps": "d_steps",
     "d_pretrain_steps": "d_pretrain_steps",
     "ema_decay": "ema_decay",
+    "lr_decay_start": "lr_decay_start",
+    "lr_decay_steps": "lr_decay_steps",
     "diffaugment": "diffaugment",
     "seed": "seed",
     "mixed_precision": "mixed_precision",
@@ -130,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=positive_int, help="total generator steps of the run")
     parser.add_argument("--g-lr", type=float, help="generator learning rate")
     parser.add_argument("--d-lr", type=float, help="discriminator learning rate")
+    parser.add_argument(
+        "--lr-decay-start",
+        type=non_negative_int,
+        metavar="STEP",
+        help="generator step where both learning rates start their linear decay",
+    )
+    parser.add_argument(
+        "--lr-decay-steps",
+        type=non_negative_int,
+        metavar="N",
+        help="decay both learning rates linearly to zero over N steps from --lr-decay-start; "
+        "training ends there (0 = constant rates, the default)",
+    )
     parser.add_argument("--beta1", type=float)
     parser.add_argument("--beta2", type=float)
     parser.add_argument("--d-steps", type=positive_int, help="D updates per G update")

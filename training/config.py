@@ -44,6 +44,10 @@ class TrainConfig:
     d_steps: int = 1
     d_pretrain_steps: int = 0
     ema_decay: float = 0.999
+    # Linear decay of both learning rates to zero over lr_decay_steps generator steps from
+    # step lr_decay_start (SNGAN's schedule); training ends where they reach zero. 0 = off.
+    lr_decay_start: int = 0
+    lr_decay_steps: int = 0
     aux_weight: float = 0.0  # > 0 adds D's auxiliary class head and its cross-entropy losses
     # A projected discriminator (Projected GAN) on the frozen ImageNet network's features;
     # needs the imagenet extra. Its name starts with "imagenet" so that cgan-eval marks
@@ -80,6 +84,19 @@ class TrainConfig:
             projected_endpoints=self.projected_endpoint_names,
             projected_mixing=self.projected_mixing,
         )
+
+    def learning_rate_scale(self, step: int) -> float:
+        """The factor on g_lr and d_lr for the update after `step` generator steps."""
+        if self.lr_decay_steps == 0 or step <= self.lr_decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (step - self.lr_decay_start) / self.lr_decay_steps)
+
+    @property
+    def final_step(self) -> int:
+        """Where training ends: `steps`, or sooner where a decay brings the rates to zero."""
+        if self.lr_decay_steps == 0:
+            return self.steps
+        return min(self.steps, self.lr_decay_start + self.lr_decay_steps)
 
     @property
     def projected_endpoint_names(self) -> tuple[str, ...]:
@@ -262,7 +279,7 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     for name, limit in _POSITIVE_INTS.items():
         if not 1 <= getattr(config, name) <= limit:
             raise bad(name, f"must be between 1 and {limit}")
-    for name in ("d_pretrain_steps", "seed"):
+    for name in ("d_pretrain_steps", "seed", "lr_decay_start", "lr_decay_steps"):
         if getattr(config, name) < 0:
             raise bad(name, "must not be negative")
     for name in ("aux_weight", "cpu_minutes"):

@@ -99,7 +99,7 @@ def _show(bar: Progress, record: dict) -> None:
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
-    """Train until config.steps generator steps or a stop signal, whichever comes first.
+    """Train until config.final_step generator steps or a stop signal, whichever comes first.
 
     With several workers every process runs this same loop in lockstep; the chief alone
     writes the run directory, and all of them stop at the same step."""
@@ -190,13 +190,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
             )
         return path
 
+    trainer.apply_learning_rates(start_step)
     with GracefulStop() as stop:
         while int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested:
             trainer.pretrain_step_fn(iterator)
 
         bar = Progress(
             "cgan-train",
-            config.steps,
+            config.final_step,
             "steps",
             initial=start_step,
             enabled=progress and chief,
@@ -207,12 +208,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         checkpoint, saved_step = restored, (start_step if restored else None)
         finished = False  # False while a step may have failed half-way through a collective
         try:
-            while step < config.steps and not clock.stop_agreed(stop.requested, cpu_budget):
+            while step < config.final_step and not clock.stop_agreed(stop.requested, cpu_budget):
+                trainer.apply_learning_rates(step)
                 step_started = time.perf_counter()
                 window.add(trainer.train_step(iterator), time.perf_counter() - step_started)
                 step += 1
                 bar.advance()
-                if step % config.log_every == 0 or step == config.steps:
+                if step % config.log_every == 0 or step == config.final_step:
                     record = window.record(step, epoch_of(), clock.total)
                     if chief:
                         run.append_metrics(record)

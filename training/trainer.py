@@ -88,6 +88,7 @@ class GANTrainer:
         )
         self.run = run
         self.manager = self._manager()
+        self._rate_scale: float | None = None  # the scale last given to the optimisers
 
     def _manager(self) -> tf.train.CheckpointManager:
         return tf.train.CheckpointManager(
@@ -104,6 +105,17 @@ class GANTrainer:
         if self.config.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
+
+    def apply_learning_rates(self, step: int) -> None:
+        """Give both optimisers the config's rates, decayed for `step`. A checkpoint saves
+        the rates in force, and restoring it brings them back: without this a resume with
+        new --g-lr/--d-lr would silently keep the old ones."""
+        scale = self.config.learning_rate_scale(step)
+        if scale == self._rate_scale:
+            return
+        self.g_optimizer.learning_rate = self.config.g_lr * scale
+        self.d_optimizer.learning_rate = self.config.d_lr * scale
+        self._rate_scale = scale
 
     # --- state -------------------------------------------------------------------------
 
@@ -130,6 +142,7 @@ class GANTrainer:
                 continue
             if skipped and self.is_chief:
                 self._rewrite_state(prefix)
+            self._rate_scale = None  # the checkpoint brought back its own rates
             return str(prefix)
         if skipped and self.is_chief:
             self._rewrite_state(None)

@@ -82,6 +82,7 @@ DAMAGED_CONFIGS = {
     "boolean batch": ("batch_size", True, "batch_size = 'True': must be a whole"),
     "unknown augmentation": ("diffaugment", "flip", "unknown policy flip"),
     "resolution 48": ("resolution", 48, "resolution = '48': must be one of"),
+    "negative decay": ("lr_decay_steps", -3, "lr_decay_steps = '-3': must not be negative"),
 }
 
 

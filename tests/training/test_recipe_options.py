@@ -101,3 +101,52 @@ def test_cpu_budget_stops_the_run_and_adds_up_over_resumes(tmp_path):
     assert progress["cpu_hours"] * 60 + 0.1 < used < config.cpu_minutes + 1.0
     minutes = [r["cpu_minutes"] for r in RunDir(run_dir).read_metrics()]
     assert minutes == sorted(minutes)  # one clock across both sessions
+
+
+def _learning_rates(run_dir) -> tuple[float, float]:
+    state = _checkpoint_state(run_dir)
+    g_rate = next(v for k, v in state.items() if k.startswith("g_optimizer/_learning_rate/"))
+    d_rate = next(v for k, v in state.items() if k.startswith("d_optimizer/_learning_rate/"))
+    return float(g_rate), float(d_rate)
+
+
+def test_learning_rate_decay_is_linear_to_zero_and_ends_the_run():
+    config = tiny_config(steps=100, lr_decay_start=10, lr_decay_steps=40)
+    scales = [config.learning_rate_scale(step) for step in (0, 10, 20, 30, 49, 50, 60)]
+    assert scales == pytest.approx([1.0, 1.0, 0.75, 0.5, 0.025, 0.0, 0.0])
+    assert config.final_step == 50
+    assert tiny_config(steps=30, lr_decay_start=10, lr_decay_steps=40).final_step == 30
+    assert tiny_config(steps=30).learning_rate_scale(29) == 1.0
+
+
+def test_learning_rate_decay_trains_and_resumes_exactly(tmp_path):
+    overrides = dict(steps=100, g_lr=2e-4, d_lr=4e-4, lr_decay_start=2, lr_decay_steps=4)
+    straight = tmp_path / "straight"
+    result = train(tiny_config(**overrides), straight, resume=False, progress=False)
+    assert result.step == 6  # the rates reach zero at step 2 + 4
+    # the last update (after step 5) ran at a quarter of the rates
+    assert _learning_rates(straight) == pytest.approx((0.5e-4, 1e-4))
+
+    split = tmp_path / "split"
+    train(tiny_config(**{**overrides, "steps": 4}), split, resume=False, progress=False)
+    config = load_config(split)
+    config.steps = 100
+    train(config, split, resume=True, progress=False)
+    expected, actual = _checkpoint_state(straight), _checkpoint_state(split)
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_a_resume_trains_at_the_learning_rates_it_is_given(tmp_path):
+    from cgan.training.cli import main
+
+    run_dir = tmp_path / "run"
+    train(tiny_config(steps=2, g_lr=2e-4, d_lr=4e-4), run_dir, resume=False, progress=False)
+    assert _learning_rates(run_dir) == pytest.approx((2e-4, 4e-4))
+    rates = ["--g-lr", "1e-4", "--d-lr", "3e-4", "--steps", "3", "--quiet"]
+    assert main(["--run-dir", str(run_dir), "--resume", *rates]) == 0
+    assert _learning_rates(run_dir) == pytest.approx((1e-4, 3e-4))
+    with pytest.raises(SystemExit) as refused:
+        main(["--run-dir", str(run_dir), "--resume", "--lr-decay-steps", "-1"])
+    assert refused.value.code == 2
