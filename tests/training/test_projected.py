@@ -18,8 +18,7 @@ from cgan.training.config import load_config, validate_config  # noqa: E402
 from cgan.training.loop import train  # noqa: E402
 from cgan.training.runtime import quiet_tensorflow  # noqa: E402
 
-from .helpers import tiny_config  # noqa: E402
-from .test_recipe_options import _checkpoint_state  # noqa: E402
+from .helpers import assert_same_training_state, tiny_config  # noqa: E402
 
 quiet_tensorflow()
 
@@ -140,10 +139,7 @@ def test_projected_trains_resumes_exactly_and_exports(tmp_path):
     assert config.imagenet_projected and config.projected_endpoints == "stage1,stage2,stage3"
     config.steps = 4
     train(config, split, resume=True, progress=False)
-    expected, actual = _checkpoint_state(straight), _checkpoint_state(split)
-    assert expected.keys() == actual.keys()
-    for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert_same_training_state(straight, split)
 
     result = export_run(straight, tmp_path / "projected.onnx", card=False)
     assert max(result.parity.values()) < 1e-4
