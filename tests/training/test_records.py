@@ -301,8 +301,7 @@ def test_training_on_records_resumes_like_an_uninterrupted_run(tmp_path):
     from cgan.training.loop import train
     from cgan.training.runtime import quiet_tensorflow
 
-    from .helpers import tiny_config
-    from .test_resume import _state
+    from .helpers import assert_same_training_state, tiny_config
 
     quiet_tensorflow()
     folder = tmp_path / "rec"
@@ -318,10 +317,7 @@ def test_training_on_records_resumes_like_an_uninterrupted_run(tmp_path):
     assert config.labels == ["red-disc", "green-square", "blue-triangle"]
     config.steps = 7
     assert train(config, split, resume=True, progress=False).step == 7
-    expected, actual = _state(straight), _state(split)
-    assert expected.keys() == actual.keys()
-    for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert_same_training_state(straight, split)
 
 
 def test_prepare_offers_the_trainable_resolutions_without_importing_keras():
