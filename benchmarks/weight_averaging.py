@@ -11,6 +11,7 @@ the ImageNet view is left out for time). When the average wins, a slower `--ema-
 the long run is the way to ship it (the decay may change on resume).
 
     python benchmarks/weight_averaging.py training/longrun/cifar10 --last 8
+    python benchmarks/weight_averaging.py RUN --checkpoints ckpt-30000,ckpt-31000,ckpt-32000
 """
 
 from __future__ import annotations
@@ -28,15 +29,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def average_checkpoints(run_dir: Path, last: int, out_run: Path) -> tuple[list[str], str]:
-    """Write a run folder whose one checkpoint holds the averaged EMA generator."""
+def average_checkpoints(
+    run_dir: Path, last: int, out_run: Path, chosen: list[str] | None = None
+) -> tuple[list[str], str]:
+    """Write a run folder whose one checkpoint holds the averaged EMA generator: of the
+    `chosen` checkpoints, or else of the newest `last` ones."""
     import tensorflow as tf
 
     from cgan.common.run_dir import RunDir
     from cgan.export.exporter import restore_generator
 
     run = RunDir(run_dir)
-    names = [prefix.name for prefix in run.checkpoint_prefixes()[:last]]
+    kept = [prefix.name for prefix in run.checkpoint_prefixes()]  # newest first
+    if chosen:
+        missing = sorted(set(chosen) - set(kept))
+        if missing:
+            sys.exit(f"{run_dir} has no checkpoint {', '.join(missing)}")
+        names = [name for name in kept if name in chosen]
+    else:
+        names = kept[:last]
     if len(names) < 2:
         sys.exit(f"{run_dir} keeps {len(names)} checkpoint(s); averaging needs at least 2")
     total = None
@@ -73,12 +84,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--last", type=int, default=8, help="checkpoints to average")
+    parser.add_argument(
+        "--checkpoints", help="comma-separated names to average instead, e.g. ckpt-30000,ckpt-31000"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "averaging")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         averaged_run = Path(scratch) / "averaged"
-        names, newest = average_checkpoints(args.run_dir, args.last, averaged_run)
+        names, newest = average_checkpoints(
+            args.run_dir, args.last, averaged_run, args.checkpoints and args.checkpoints.split(",")
+        )
         rows = {
             f"EMA at {newest}": export_and_measure(args.run_dir, newest, args.out / "ema.onnx"),
             f"mean of the EMA over {len(names)} checkpoints ({names[-1]}..{newest})": (
