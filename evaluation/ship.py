@@ -2,9 +2,11 @@
 candidate measures better under the same pinned protocol.
 
 Both models carry their figures in their metadata (`cgan-eval --embed`). The candidate
-replaces `inference/models/cifar10.onnx` (with its card and grid) when its judge accuracy is
-at least the shipped one's and its Frechet distance at most the shipped one's, one of them
-strictly; precision and recall are printed beside them for the record.
+replaces `inference/models/cifar10.onnx` (with its card and grid) when it meets more of the
+quality targets (TARGETS) than the shipped one, or as many and its judge accuracy is at least
+the shipped one's and its Frechet distance at most the shipped one's, one of them strictly.
+Without the targets, a model that reaches the distance target at a little less accuracy could
+never replace one that misses it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,26 @@ PROTOCOL_KEYS = (
 )
 
 
+# The shipped model's targets under the pinned protocol: (figure, at least?, bound).
+TARGETS = (
+    ("accuracy", True, 0.60),
+    ("frechet_distance", False, 4.0),
+    ("precision", True, 0.85),
+    ("recall", True, 0.60),
+)
+
+
+def targets_met(metrics: dict) -> int:
+    """How many TARGETS these figures meet; a missing or non-numeric figure meets none."""
+    met = 0
+    for name, at_least, bound in TARGETS:
+        value = metrics.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        met += value >= bound if at_least else value <= bound
+    return met
+
+
 def _metrics(model: Path) -> dict:
     from cgan.inference.generator import ImageGenerator
 
@@ -46,8 +68,10 @@ def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
         return False, f"the protocols differ in {', '.join(differing)}; re-evaluate both"
     accuracy = candidate["accuracy"] - shipped["accuracy"]
     frechet = candidate["frechet_distance"] - shipped["frechet_distance"]
+    met, was_met = targets_met(candidate), targets_met(shipped)
     summary = (
-        f"accuracy {shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
+        f"targets met {was_met} -> {met} of {len(TARGETS)}, accuracy "
+        f"{shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
         f"frechet {shipped['frechet_distance']:.3f} -> "
         f"{candidate['frechet_distance']:.3f}, precision "
         f"{shipped.get('precision', float('nan')):.4f} -> "
@@ -55,6 +79,8 @@ def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
         f"{shipped.get('recall', float('nan')):.4f} -> "
         f"{candidate.get('recall', float('nan')):.4f}"
     )
+    if met != was_met:
+        return met > was_met, summary
     better = accuracy >= 0 and frechet <= 0 and (accuracy > 0 or frechet < 0)
     return better, summary
 

@@ -121,7 +121,6 @@ STRUCTURAL_FIELDS = (
     "embed_dim",
     "labels",
     "mixed_precision",
-    "aux_weight",
     "imagenet_projected",
     "projected_size",
     "projected_endpoints",
@@ -319,11 +318,18 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
 
 
 def check_resumable(saved: TrainConfig, requested: dict[str, Any]) -> None:
-    """Refuse a resume whose explicit options would change the shape of the saved run."""
+    """Refuse a resume whose explicit options would change the shape of the saved run.
+
+    The class head's weight may change, but not whether the head exists (0 or not)."""
     clashes = [
         f"{name}={requested[name]!r} (run has {getattr(saved, name)!r})"
         for name in STRUCTURAL_FIELDS + ("data", "preset")
         if name in requested and requested[name] != getattr(saved, name)
     ]
+    if "aux_weight" in requested and (requested["aux_weight"] > 0) != (saved.aux_weight > 0):
+        clashes.append(
+            f"aux_weight={requested['aux_weight']!r} (run has {saved.aux_weight!r}; the class "
+            "head cannot be added or removed)"
+        )
     if clashes:
         raise TrainingError("cannot resume: incompatible with the saved run: " + "; ".join(clashes))

@@ -117,23 +117,16 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         run.create()
         save_config(config, run.root)
 
-    keras.utils.set_random_seed(config.seed)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise TrainingError(
             f"batch size {config.batch_size} does not split over "
             f"{strategy.num_replicas_in_sync} replicas"
         )
-    # Layers take the policy in force when they are built; restore it afterwards so
-    # that nothing else in the process (tests, a second run) inherits float16.
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.mixed_precision else "float32"
-    )
-    try:
-        trainer = GANTrainer(config, strategy, run)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    trainer = _build_trainer(config, strategy, run)
     restored = trainer.restore_latest() if resume else None
+    if resume and restored is None and trainer.restore_attempted:
+        # A checkpoint that failed half-way may have set some variables: start clean.
+        trainer = _build_trainer(config, strategy, run)
     start_step = int(trainer.step.numpy())
     if trainer.workers > 1:
         _check_same_start(trainer, start_step)
@@ -155,7 +148,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
         data,
         global_batch,
         config.seed,
-        start_example=trainer.examples_seen(global_batch),
+        start_example=trainer.examples_seen(),
     )
     # Every worker builds the same stream and keeps its own slice of each global batch,
     # so the batches are those of a one-process run (no file-based sharding).
@@ -165,7 +158,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     fixed_noise = run.load_or_make_fixed_noise(
         config.samples_per_class, config.latent_dim, config.seed, write=chief
     )
-    epoch_of = lambda: trainer.examples_seen(global_batch) / len(data)  # noqa: E731
+    epoch_of = lambda: trainer.examples_seen() / len(data)  # noqa: E731
     clock = _CpuClock(trainer)
     cpu_budget = config.cpu_minutes * 60.0 if config.cpu_minutes > 0 else math.inf
 
@@ -182,7 +175,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
                     "step": int(trainer.step.numpy()),
                     "epoch": round(epoch_of(), 4),
                     "cpu_hours": round(clock.total / 3600.0, 6),
-                    "examples_seen": trainer.examples_seen(global_batch),
+                    "examples_seen": trainer.examples_seen(),
                     "dataset_size": len(data),
                     "checkpoint": Path(path).name,
                     "time": time.time(),
@@ -294,6 +287,23 @@ def _reason(exc: tf.errors.OpError, words: tuple[str, ...]) -> str:
         if any(word in line.lower() for word in words):
             return line.strip()[:160]
     return type(exc).__name__
+
+
+def _build_trainer(
+    config: TrainConfig, strategy: tf.distribute.Strategy, run: RunDir
+) -> GANTrainer:
+    """A trainer with the run's initial weights (seeded here, so that a rebuilt one starts
+    exactly like a new run). Layers take the policy in force when they are built; restore it
+    afterwards so that nothing else in the process (tests, a second run) inherits float16."""
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.mixed_precision else "float32"
+    )
+    try:
+        return GANTrainer(config, strategy, run)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _check_same_start(trainer: GANTrainer, step: int) -> None:

@@ -20,6 +20,7 @@ from cgan.training.models import build_discriminator, build_generator
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies
+_REAL_EXAMPLES_KEY = "real_examples/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
@@ -74,8 +75,13 @@ class GANTrainer:
             self.cpu_seconds = tf.Variable(
                 0.0, dtype=tf.float64, trainable=False, name="cpu_seconds"
             )
+            # Real images D has taken, counted as they go: --d-steps and --batch-size may
+            # change between sessions, so the step alone cannot say where the data stream is.
+            self.real_examples = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="real_examples"
+            )
             self.augment_seed = keras.random.SeedGenerator(config.seed + 1)
-        self.checkpoint = tf.train.Checkpoint(
+        parts = dict(
             generator=self.generator,
             discriminator=self.discriminator,
             ema_generator=self.ema_generator,
@@ -86,9 +92,13 @@ class GANTrainer:
             cpu_seconds=self.cpu_seconds,
             augment_seed=self.augment_seed.state,
         )
+        # Checkpoints written before the counter existed restore through this one.
+        self.checkpoint_without_count = tf.train.Checkpoint(**parts)
+        self.checkpoint = tf.train.Checkpoint(**parts, real_examples=self.real_examples)
         self.run = run
         self.manager = self._manager()
         self._rate_scale: float | None = None  # the scale last given to the optimisers
+        self.restore_attempted = False  # set by restore_latest, even when every one fails
 
     def _manager(self) -> tf.train.CheckpointManager:
         return tf.train.CheckpointManager(
@@ -127,8 +137,9 @@ class GANTrainer:
         one checkpoint interval of training is lost, never the run."""
         skipped = False
         for prefix in self.run.checkpoint_prefixes():
+            self.restore_attempted = True
             try:
-                self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+                self._restore(prefix)
             except Exception as exc:  # TF raises OpError, IndexError, ValueError... here
                 skipped = True
                 if not self.is_chief:  # the chief alone moves files; the others skip it too
@@ -147,6 +158,24 @@ class GANTrainer:
         if skipped and self.is_chief:
             self._rewrite_state(None)
         return None
+
+    def _restore(self, prefix: Path) -> None:
+        if tf.train.load_checkpoint(str(prefix)).has_tensor(_REAL_EXAMPLES_KEY):
+            self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+            return
+        self.checkpoint_without_count.restore(str(prefix)).assert_existing_objects_matched()
+        self.real_examples.assign(self._examples_before_the_count(prefix))
+
+    def _examples_before_the_count(self, prefix: Path) -> int:
+        """The count progress.json recorded beside that checkpoint; failing that, the old
+        rule, exact for a run that never changed --d-steps or --batch-size."""
+        progress = self.run.read_progress()
+        if isinstance(progress, dict) and progress.get("checkpoint") == prefix.name:
+            recorded = progress.get("examples_seen")
+            if type(recorded) is int and recorded >= 0:  # not a bool, a float or a string
+                return recorded
+        d_batches = int(self.step.numpy()) * self.config.d_steps + int(self.pretrain_step.numpy())
+        return d_batches * self.config.batch_size
 
     def _rewrite_state(self, latest: Path | None) -> None:
         """Point TensorFlow's `checkpoint` file at the checkpoints that remain."""
@@ -170,10 +199,10 @@ class GANTrainer:
         shutil.rmtree(scratch, ignore_errors=True)
         return None
 
-    def examples_seen(self, global_batch: int) -> int:
-        """Real examples D has consumed so far: where the data stream resumes."""
-        d_batches = int(self.step.numpy()) * self.config.d_steps + int(self.pretrain_step.numpy())
-        return d_batches * global_batch
+    def examples_seen(self) -> int:
+        """Real examples D has consumed so far, over every session: where the data stream
+        resumes."""
+        return int(self.real_examples.numpy())
 
     # --- steps (run inside tf.function) --------------------------------------------------
 
@@ -270,6 +299,7 @@ class GANTrainer:
         draw = first_draw + self.config.d_steps
         g_metrics = self.strategy.run(self._g_replica_step, args=(labels, draw))
         self.step.assign_add(1)
+        self.real_examples.assign_add(self.config.d_steps * self.config.batch_size)
         self._update_ema()
         return {name: self._mean(value) for name, value in {**d_metrics, **g_metrics}.items()}
 
@@ -280,6 +310,7 @@ class GANTrainer:
         draw = -1 - self.pretrain_step  # negative: never a draw of the main loop
         d_metrics = self.strategy.run(self._d_replica_step, args=(real, labels, draw))
         self.pretrain_step.assign_add(1)
+        self.real_examples.assign_add(self.config.batch_size)
         return {name: self._mean(value) for name, value in d_metrics.items()}
 
     def gather_from_workers(self, values: list[float]) -> np.ndarray:

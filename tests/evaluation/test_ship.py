@@ -19,12 +19,12 @@ PROTOCOL = {
 }
 
 
-def evaluated(accuracy: float, frechet: float, **protocol) -> dict:
+def evaluated(accuracy: float, frechet: float, recall: float = 0.5, **protocol) -> dict:
     return {
         "accuracy": accuracy,
         "frechet_distance": frechet,
         "precision": 0.9,
-        "recall": 0.5,
+        "recall": recall,
         "protocol": {**PROTOCOL, **protocol},
     }
 
@@ -35,7 +35,7 @@ def evaluated(accuracy: float, frechet: float, **protocol) -> dict:
         (evaluated(0.50, 9.0), True),
         (evaluated(0.47, 9.7), False),  # equal is not better
         (evaluated(0.47, 9.0), True),
-        (evaluated(0.60, 9.8), False),  # better accuracy, worse distance
+        (evaluated(0.55, 9.8), False),  # better accuracy, worse distance
         (evaluated(0.40, 5.0), False),
         (evaluated(0.60, 5.0, samples_per_class=250), False),  # another protocol
     ],
@@ -44,6 +44,32 @@ def test_decide(candidate, replace):
     decided, why = ship.decide(candidate, evaluated(0.47, 9.7))
     assert decided is replace
     assert ("protocols differ" in why) is (candidate["protocol"] != PROTOCOL)
+
+
+SHIPPED_MISSING_THE_DISTANCE = evaluated(0.703, 4.45, recall=0.63)  # 3 targets of 4
+
+
+@pytest.mark.parametrize(
+    "candidate, replace",
+    [
+        (evaluated(0.69, 3.90, recall=0.61), True),  # all four met, at less accuracy
+        (evaluated(0.75, 3.65, recall=0.59), True),  # as many met, better on both
+        (evaluated(0.70, 3.65, recall=0.59), False),  # as many met, less accuracy
+        (evaluated(0.71, 4.40, recall=0.62), True),  # as many met, better on both
+        (evaluated(0.71, 4.40, recall=0.58), False),  # better on both, one target fewer
+        (evaluated(0.69, 3.90, recall=0.61, samples_per_class=250), False),
+    ],
+)
+def test_decide_counts_the_targets_first(candidate, replace):
+    decided, why = ship.decide(candidate, SHIPPED_MISSING_THE_DISTANCE)
+    assert decided is replace
+    if "protocols differ" not in why:
+        assert why.startswith(f"targets met 3 -> {ship.targets_met(candidate)} of 4")
+
+
+def test_targets_met_ignores_figures_that_are_not_numbers():
+    assert ship.targets_met(evaluated(0.60, 4.0, recall=0.60)) == 4  # the bounds are met
+    assert ship.targets_met({"accuracy": True, "frechet_distance": "3", "recall": None}) == 0
 
 
 def _model(path, metrics):

@@ -56,6 +56,25 @@ def test_class_head_is_structural_on_resume(tmp_path):
     assert main(["--run-dir", str(run_dir), "--resume", "--aux-weight", "1.0", "--quiet"]) == 2
 
 
+def test_class_head_weight_may_change_on_resume_but_not_to_zero(tmp_path, capsys):
+    from cgan.training.cli import main
+
+    run_dir = tmp_path / "run"
+    train(
+        tiny_config(aux_weight=1.0, steps=2, checkpoint_every=2),
+        run_dir,
+        resume=False,
+        progress=False,
+    )
+    assert main(["--run-dir", str(run_dir), "--resume", "--aux-weight", "0", "--quiet"]) == 2
+    assert "class head cannot be added or removed" in capsys.readouterr().err
+    assert load_config(run_dir).aux_weight == 1.0
+    args = ["--run-dir", str(run_dir), "--resume", "--aux-weight", "2.5", "--steps", "3"]
+    assert main([*args, "--quiet"]) == 0
+    assert load_config(run_dir).aux_weight == 2.5
+    assert json.loads((run_dir / "progress.json").read_text())["step"] == 3
+
+
 def test_dcgan_baseline_on_the_default_preset_drops_only_the_implied_class_head():
     from cgan.common.errors import TrainingError
     from cgan.training.config import make_config, validate_config
