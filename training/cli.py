@@ -88,6 +88,7 @@ OPTION_FIELDS = {
     "multi_worker": "multi_worker",
     "log_every": "log_every",
     "aux_weight": "aux_weight",
+    "aux_g_scale": "aux_g_scale",
     "imagenet_projected": "imagenet_projected",
     "projected_size": "projected_size",
     "projected_endpoints": "projected_endpoints",
@@ -159,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=non_negative_float,
         help="weight of D's auxiliary class head (AC-GAN loss beside the "
         "projection; sngan only; 0 = off, the default)",
+    )
+    parser.add_argument(
+        "--aux-g-scale",
+        type=non_negative_float,
+        help="the generator's class loss as a share of --aux-weight (default 1: the same "
+        "weight as the discriminator's; 0.5 halves the head's pull on G only)",
     )
     parser.add_argument(
         "--imagenet-projected",

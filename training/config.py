@@ -49,6 +49,9 @@ class TrainConfig:
     lr_decay_start: int = 0
     lr_decay_steps: int = 0
     aux_weight: float = 0.0  # > 0 adds D's auxiliary class head and its cross-entropy losses
+    # G's class loss as a share of aux_weight (1 = the same weight as D's): the head's pull
+    # on G sharpens class identity and narrows the spread within a class, D's does not.
+    aux_g_scale: float = 1.0
     # A projected discriminator (Projected GAN) on the frozen ImageNet network's features;
     # needs the imagenet extra. Its name starts with "imagenet" so that cgan-eval marks
     # figures in that network's features as not independent (evaluation/imagenet_view.py).
@@ -281,7 +284,7 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     for name in ("d_pretrain_steps", "seed", "lr_decay_start", "lr_decay_steps"):
         if getattr(config, name) < 0:
             raise bad(name, "must not be negative")
-    for name in ("aux_weight", "cpu_minutes"):
+    for name in ("aux_weight", "aux_g_scale", "cpu_minutes"):
         if getattr(config, name) < 0:
             raise bad(name, "must not be negative")
     for name in ("g_lr", "d_lr"):

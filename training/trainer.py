@@ -267,7 +267,7 @@ class GANTrainer:
             loss = adversarial
             if class_logits is not None:  # G is pushed towards images of the asked class
                 class_loss = _class_loss(labels, class_logits)
-                loss = loss + self.config.aux_weight * class_loss
+                loss = loss + self.config.aux_weight * self.config.aux_g_scale * class_loss
             scaled = self.g_optimizer.scale_loss(loss / self.replicas)
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)

@@ -83,6 +83,7 @@ DAMAGED_CONFIGS = {
     "unknown augmentation": ("diffaugment", "flip", "unknown policy flip"),
     "resolution 48": ("resolution", 48, "resolution = '48': must be one of"),
     "negative decay": ("lr_decay_steps", -3, "lr_decay_steps = '-3': must not be negative"),
+    "negative class pull": ("aux_g_scale", -1.0, "aux_g_scale = '-1.0': must not be negative"),
 }
 
 

@@ -75,6 +75,26 @@ def test_class_head_weight_may_change_on_resume_but_not_to_zero(tmp_path, capsys
     assert json.loads((run_dir / "progress.json").read_text())["step"] == 3
 
 
+def test_class_pull_on_the_generator_alone_can_be_scaled(tmp_path):
+    """--aux-g-scale changes G's update only: after one step from the same start, D's
+    weights are those of the unscaled run and G's are not."""
+    states = {}
+    for scale in (1.0, 0.0):
+        run_dir = tmp_path / f"scale-{scale}"
+        config = tiny_config(aux_weight=2.0, aux_g_scale=scale, steps=1, checkpoint_every=1)
+        train(config, run_dir, resume=False, progress=False)
+        assert load_config(run_dir).aux_g_scale == scale
+        states[scale] = checkpoint_state(run_dir)
+    full, none = states[1.0], states[0.0]
+    # Trainable weights are saved under their optimiser, so compare the optimisers' state too.
+    d_names = [n for n in full if n.startswith(("discriminator/", "d_optimizer/"))]
+    g_names = [n for n in full if n.startswith(("ema_generator/", "g_optimizer/"))]
+    assert d_names and g_names
+    for name in d_names:
+        np.testing.assert_array_equal(none[name], full[name], err_msg=name)
+    assert any(not np.allclose(none[name], full[name]) for name in g_names)
+
+
 def test_dcgan_baseline_on_the_default_preset_drops_only_the_implied_class_head():
     from cgan.common.errors import TrainingError
     from cgan.training.config import make_config, validate_config
