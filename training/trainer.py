@@ -172,7 +172,8 @@ class GANTrainer:
         progress = self.run.read_progress()
         if isinstance(progress, dict) and progress.get("checkpoint") == prefix.name:
             recorded = progress.get("examples_seen")
-            if type(recorded) is int and recorded >= 0:  # not a bool, a float or a string
+            # A whole number that fits the counter (not a bool, a float or a string).
+            if type(recorded) is int and 0 <= recorded < 2**62:
                 return recorded
         d_batches = int(self.step.numpy()) * self.config.d_steps + int(self.pretrain_step.numpy())
         return d_batches * self.config.batch_size

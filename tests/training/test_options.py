@@ -81,9 +81,11 @@ def test_a_checkpoint_from_before_the_data_counter_still_resumes(tmp_path):
 
     for part in (tmp_path / "checkpoints").glob("ckpt-4.*"):
         part.unlink()
-    old_way.save(checkpoint_number=3)  # again, now without a progress.json that names it
-    progress.write_text(recorded.replace('"examples_seen": 48', '"examples_seen": "x"'))
+    old_way.save(checkpoint_number=3)  # again, with a hand-edited count in progress.json
+    huge = f'"examples_seen": {10**30}'  # more than the counter holds: not used
+    progress.write_text(recorded.replace('"examples_seen": 48', huge))
     train(config, tmp_path, resume=True, progress=False)
+    assert not (tmp_path / "checkpoints" / "damaged").exists()  # the checkpoint is fine
     # The step alone, counted with the run's d_steps now: 3 steps of one batch, then one.
     assert RunDir(tmp_path).read_progress()["examples_seen"] == 3 * 8 + 8
 
