@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 RUN    ?= cifar10
-PRESET ?= cifar10
+PRESET ?=
 SHARED_CIFAR10 := ../shared/datasets/cifar10/train
-# make train uses the shared CIFAR-10 copy when it is there (no download needed).
-DATA   ?= $(if $(filter cifar10%,$(PRESET)),$(wildcard $(SHARED_CIFAR10)),)
+# make train uses the shared CIFAR-10 copy when it is there (no download needed). Without
+# PRESET, cgan-train picks the recipe for the dataset's size itself (and says which).
+DATA   ?= $(if $(filter-out cifar10%,$(PRESET)),,$(wildcard $(SHARED_CIFAR10)))
 ARGS   ?=
 MODEL  ?= models/$(RUN).onnx
 # make cifar10-models / cifar10-baseline: both recipes get the shipped model's CPU budget
@@ -25,19 +26,23 @@ CIFAR10_DCGAN := --arch dcgan --data $(SHARED_CIFAR10) --batch-size 64 --ema-dec
 LONGRUN := training/longrun/cifar10
 # make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
 STUDY_MINUTES ?= 20
+# make own-classes-study: CPU-minutes per variant on three Imagenette classes
+OWN_MINUTES ?= 60
 # make scrape / make dataset
 LABELS ?= cat dog horse
 LIMIT  ?= 500
 OUT    ?= data/mine
 SIZE   ?= 64
 MIN_PER_CLASS ?= 50
+VAL_FRACTION ?= 0.2
 
-.PHONY: help train demo pipeline cifar10-models cifar10-baseline cifar10-baseline-eval cifar10-continue cifar10-ship recipe-study test lint bench export evaluate judge dashboard scrape dataset clean
+.PHONY: help train demo pipeline cifar10-models cifar10-baseline cifar10-baseline-eval cifar10-continue cifar10-ship recipe-study own-classes-study test lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
 	@echo "make demo       generated/demo.png from the shipped CIFAR-10 model (base install, seconds)"
 	@echo "make pipeline   train the smoke preset (a minute or two), export it, generate generated/pipeline.png"
-	@echo "make train      train PRESET=$(PRESET) into runs/RUN (resumes when runs/RUN exists); DATA=folder"
+	@echo "make train      train into runs/RUN (resumes when runs/RUN exists); DATA=folder, PRESET="
+	@echo "                (default: the recipe for the dataset's size, chosen by cgan-train)"
 	@echo "make cifar10-models  retrain the shipped recipe from scratch and its dcgan baseline, one"
 	@echo "                core each, CPU_MINUTES=$(CPU_MINUTES) of CPU time each; evaluate both, ship if better"
 	@echo "make cifar10-baseline  the dcgan baseline alone at CPU_MINUTES (every core, resumable)"
@@ -47,8 +52,11 @@ help:
 	@echo "                when its figures are better"
 	@echo "make recipe-study  CIFAR-10 recipes at equal CPU time (STUDY_MINUTES=$(STUDY_MINUTES) each,"
 	@echo "                two at a time, resumable) -> docs/results/recipes.{md,png}"
+	@echo "make own-classes-study  three Imagenette classes, 400 photos each, 64x64: recipes at"
+	@echo "                OWN_MINUTES=$(OWN_MINUTES) CPU-minutes each -> docs/results/own-classes.{md,png}"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
-	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..."
+	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..., and"
+	@echo "                OUT-val-SIZE, the held-out VAL_FRACTION=$(VAL_FRACTION) for cgan-eval --reference"
 	@echo "make dashboard  the Streamlit app (generate, explore, inspect, training runs)"
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff"
@@ -74,7 +82,7 @@ train: $(VENV)/.installed-train
 	@if [ -f runs/$(RUN)/config.toml ]; then \
 	  set -x; $(BIN)/cgan-train --run-dir runs/$(RUN) --resume $(ARGS); \
 	else \
-	  set -x; $(BIN)/cgan-train --run-dir runs/$(RUN) --preset $(PRESET) $(if $(DATA),--data $(DATA)) $(ARGS); \
+	  set -x; $(BIN)/cgan-train --run-dir runs/$(RUN) $(if $(PRESET),--preset $(PRESET)) $(if $(DATA),--data $(DATA)) $(ARGS); \
 	fi
 
 demo: $(VENV)/.installed-base
@@ -127,6 +135,9 @@ cifar10-ship: $(VENV)/.installed-export
 recipe-study: $(VENV)/.installed-export
 	$(BIN)/python benchmarks/recipe_study.py all --minutes $(STUDY_MINUTES)
 
+own-classes-study: $(VENV)/.installed-export $(VENV)/.installed-scrape
+	$(BIN)/python benchmarks/own_classes.py all --minutes $(OWN_MINUTES)
+
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q
 
@@ -157,8 +168,12 @@ evaluate: $(VENV)/.installed-export
 scrape: $(VENV)/.installed-scrape
 	$(BIN)/cgan-scrape --labels $(LABELS) --limit $(LIMIT) --out $(OUT) $(ARGS)
 
+# Two disjoint sides of one crawl: OUT-SIZE to train on, OUT-val-SIZE for cgan-eval's reference.
 dataset: $(VENV)/.installed-scrape
-	$(BIN)/cgan-scrape build --src $(OUT) --out $(OUT)-$(SIZE) --size $(SIZE) --min-per-class $(MIN_PER_CLASS)
+	$(BIN)/cgan-scrape build --src $(OUT) --out $(OUT)-$(SIZE) --size $(SIZE) \
+	  --min-per-class $(MIN_PER_CLASS) --split train --val-fraction $(VAL_FRACTION)
+	$(BIN)/cgan-scrape build --src $(OUT) --out $(OUT)-val-$(SIZE) --size $(SIZE) \
+	  --split val --val-fraction $(VAL_FRACTION)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

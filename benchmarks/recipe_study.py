@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from study_runs import (
+    checkpoints_to_measure,
+    images_per_cpu_second,
+    plot_curves,
+    read_curve,
+    train_command,
+    train_two_at_a_time,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_DIR = ROOT / "runs" / "study"
@@ -74,13 +79,8 @@ class Variant:
     options: tuple[str, ...]
 
     def command(self, minutes: float) -> list[str]:
-        """A new run with the variant's options, or the resume of one (its config is saved)."""
-        run_dir = STUDY_DIR / self.name
-        base = [sys.executable, "-m", "cgan.training.cli", "--run-dir", str(run_dir)]
-        budget = ["--cpu-minutes", f"{minutes:g}"]
-        if (run_dir / "config.toml").is_file():
-            return [*base, "--resume", *budget, "--quiet"]
-        return [*base, "--data", str(CIFAR10_TRAIN), *COMMON, *SHIPPED, *self.options, *budget]
+        new_run = ["--data", str(CIFAR10_TRAIN), *COMMON, *SHIPPED, *self.options]
+        return train_command(STUDY_DIR / self.name, new_run, minutes)
 
 
 # Each varies the shipped recipe (G 64 / D 32, TTUR 2e-4 / 4e-4, Adam(0, 0.9), batch 64,
@@ -138,59 +138,10 @@ VARIANTS = (
 
 def train(variants: list[Variant], minutes: float) -> None:
     """Two variants at a time, each on its own core with one thread."""
-    env = {
-        **os.environ,
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    queue = list(variants)
-    running: dict[int, tuple[Variant, subprocess.Popen]] = {}
     STUDY_DIR.mkdir(parents=True, exist_ok=True)
-    while queue or running:
-        for core in (0, 1):
-            if core not in running and queue:
-                variant = queue.pop(0)
-                log = (STUDY_DIR / f"{variant.name}.log").open("a")
-                command = ["taskset", "-c", str(core), *variant.command(minutes)]
-                print(f"core {core}: {variant.name}", flush=True)
-                running[core] = (
-                    variant,
-                    subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log),
-                )
-        time.sleep(5)
-        for core, (variant, process) in list(running.items()):
-            if process.poll() is not None:
-                print(f"core {core}: {variant.name} exited {process.returncode}", flush=True)
-                del running[core]
-
-
-def _checkpoints_to_measure(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, CPU-minutes) of the checkpoint nearest each EVAL_EVERY mark, and the last.
-    A checkpoint's CPU time is interpolated from the metrics records around it."""
-    records = [
-        json.loads(line)
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
-    known = sorted((r["step"], r["cpu_minutes"]) for r in records if "cpu_minutes" in r)
-    progress = json.loads((run_dir / "progress.json").read_text())
-    known.append((progress["step"], progress["cpu_hours"] * 60.0))
-    known_steps, known_minutes = zip(*sorted(set(known)), strict=True)
-    steps = sorted(
-        int(p.name[len("ckpt-") : -len(".index")])
-        for p in (run_dir / "checkpoints").glob("ckpt-*.index")
+    train_two_at_a_time(
+        [(v.name, v.command(minutes), STUDY_DIR / f"{v.name}.log") for v in variants]
     )
-    minutes = dict(zip(steps, np.interp(steps, known_steps, known_minutes), strict=True))
-    if not steps:
-        return []
-    chosen = {steps[-1]}
-    mark = EVAL_EVERY
-    while mark <= minutes[steps[-1]]:
-        chosen.add(min(steps, key=lambda s: abs(minutes[s] - mark)))
-        mark += EVAL_EVERY
-    return sorted((s, float(minutes[s])) for s in chosen)
 
 
 def evaluate(variants: list[Variant]) -> None:
@@ -220,7 +171,7 @@ def evaluate(variants: list[Variant]) -> None:
             continue
         curve_path = run_dir / "curve.json"
         curve = json.loads(curve_path.read_text()) if curve_path.is_file() else {}
-        for step, minutes in _checkpoints_to_measure(run_dir):
+        for step, minutes in checkpoints_to_measure(run_dir, EVAL_EVERY):
             if str(step) in curve:
                 continue
             generator, config, _ = restore_generator(run_dir, checkpoint=f"ckpt-{step}")
@@ -253,61 +204,27 @@ def evaluate(variants: list[Variant]) -> None:
 
 
 def _curve(variant: Variant) -> list[dict]:
-    path = STUDY_DIR / variant.name / "curve.json"
-    if not path.is_file():
-        path = CURVES / f"{variant.name}.curve.json"
-    if not path.is_file():
-        return []
-    return sorted(json.loads(path.read_text()).values(), key=lambda r: r["step"])
-
-
-def _images_per_second(variant: Variant) -> float:
-    """Training images (real images seen by D) per second of CPU time."""
-    run_dir = STUDY_DIR / variant.name
-    path = run_dir / "progress.json"
-    progress = json.loads(path.read_text()) if path.is_file() else {}
-    hours = progress.get("cpu_hours") or 0
-    return progress.get("examples_seen", 0) / (hours * 3600) if hours else float("nan")
+    return read_curve(
+        STUDY_DIR / variant.name / "curve.json", CURVES / f"{variant.name}.curve.json"
+    )
 
 
 def report(variants: list[Variant]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = (
         ("accuracy", "judge accuracy (higher is better)"),
         ("frechet_distance", "Frechet distance, judge features (lower)"),
         ("precision", "precision (higher)"),
         ("recall", "recall (higher)"),
     )
-    figure, axes = plt.subplots(2, 2, figsize=(12, 8.5))
-    rows = []
-    for variant in variants:
-        curve = _curve(variant)
-        if not curve:
-            continue
-        for axis, (key, title) in zip(axes.flat, panels, strict=True):
-            axis.plot(
-                [r["cpu_minutes"] for r in curve],
-                [r[key] for r in curve],
-                marker="o",
-                markersize=3,
-                label=variant.name,
-            )
-            axis.set_title(title)
-            axis.set_xlabel("CPU-minutes of training (one core)")
-        last = curve[-1]
-        rows.append((variant, last))
-    axes.flat[0].legend(fontsize=8)
-    figure.suptitle(
+    curves = [(v, c) for v in variants if (c := _curve(v))]
+    plot_curves(
+        [(v.name, c) for v, c in curves],
+        panels,
         f"CIFAR-10 recipes at equal CPU time ({SAMPLES_PER_CLASS} samples per class "
-        "vs the test split, EMA generator)"
+        "vs the test split, EMA generator)",
+        RESULTS / "recipes.png",
     )
-    figure.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    figure.savefig(RESULTS / "recipes.png", dpi=90)
+    rows = [(v, c[-1]) for v, c in curves]
     rows.sort(key=lambda row: -row[1]["accuracy"])
     lines = [
         "# Recipe study: CIFAR-10 at equal CPU time",
@@ -328,7 +245,7 @@ def report(variants: list[Variant]) -> None:
     for variant, last in rows:
         lines.append(
             f"| {variant.name} | {variant.why} | {last['cpu_minutes']:.1f} | {last['step']} | "
-            f"{_images_per_second(variant):.1f} | {last['accuracy']:.3f} | "
+            f"{images_per_cpu_second(STUDY_DIR / variant.name):.1f} | {last['accuracy']:.3f} | "
             f"{last['frechet_distance']:.2f} | {last['precision']:.3f} | {last['recall']:.3f} |"
         )
     lines += [

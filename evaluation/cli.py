@@ -1,7 +1,8 @@
 """`cgan-eval`: how good are a model's images? Judge accuracy, Frechet distance and
 precision/recall against the CIFAR-10 test split, under a pinned protocol; and, as an
 independent view, the same distances in a pretrained ImageNet network's features plus
-its zero-shot class agreement."""
+its zero-shot class agreement. For any other class-folder dataset (--probe-train), every
+figure is measured in the ImageNet network's features, with a linear probe as the judge."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cgan.evaluation import SHIPPED_JUDGE
 from cgan.inference.card import write_card
 from cgan.inference.metadata import embed_metrics
 
+REFERENCE_DEFAULT = "../shared/datasets/cifar10/test"
 EXAMPLES = """\
 examples:
   cgan-eval models/cifar10.onnx                       # 1000 per class vs the test split
@@ -24,6 +26,10 @@ examples:
   cgan-eval --real ../shared/datasets/cifar10/train   # the ceiling: real images, same protocol
   cgan-eval models/cifar10.onnx --inception-weights inception_v3.weights.h5   # + FID, IS
   cgan-eval models/cifar10.onnx --no-imagenet         # judge figures only (faster)
+  # your own classes: compare with the validation split, probe fitted on the training split
+  cgan-eval models/mine.onnx --reference data/mine-val-64 --probe-train data/mine-64
+  cgan-eval --real data/mine-val-64 --reference data/mine-val-64 --probe-train data/mine-64 \
+      --resolution 64                                 # the ceiling for that dataset
 """
 
 
@@ -38,10 +44,35 @@ def build_parser() -> OneLineArgumentParser:
     )
     parser.add_argument(
         "--reference",
-        default="../shared/datasets/cifar10/test",
+        default=REFERENCE_DEFAULT,
         help="class-folder reference split (default: the CIFAR-10 test copy)",
     )
     parser.add_argument("--judge", type=Path, default=SHIPPED_JUDGE, help="judge weights")
+    own = parser.add_argument_group(
+        "any class-folder dataset: ImageNet-network features and a linear probe as the judge"
+    )
+    own.add_argument(
+        "--probe-train",
+        type=Path,
+        metavar="FOLDER",
+        help="the real training images (class folders): the probe judge is fitted on them; "
+        "selects this mode (give the validation split as --reference)",
+    )
+    own.add_argument(
+        "--resolution",
+        type=positive_int,
+        help="side the real images are read at with --real (default: the model's, or 64)",
+    )
+    own.add_argument(
+        "--feature-cache",
+        type=Path,
+        metavar="DIR",
+        help="where the real splits' features are kept between runs (default: "
+        "$XDG_CACHE_HOME/cgan-label2image/features)",
+    )
+    own.add_argument(
+        "--no-feature-cache", action="store_true", help="compute the real features every time"
+    )
     parser.add_argument("--samples-per-class", type=positive_int, default=1000)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--truncation", type=float)
@@ -81,6 +112,43 @@ def build_parser() -> OneLineArgumentParser:
     return parser
 
 
+def _print_notes_and_classes(result: dict, row_text) -> None:
+    """The notes, then one line per class: `row_text(row)` and its zero-shot agreement."""
+    for note in ("imagenet_note", "zero_shot_note"):
+        if result.get(note):
+            print(f"  {note.replace('_', ' ')}: {result[note]}")
+    width = max(12, *(len(name) for name in result["per_class"]))
+    for name, row in result["per_class"].items():
+        zero_shot = row.get("zero_shot_agreement")
+        print(
+            f"  {name:{width}} {row_text(row)}"
+            + ("" if zero_shot is None else f"  zero-shot {zero_shot:.4f}")
+        )
+
+
+def _print_folder_table(result: dict) -> None:
+    print(
+        f"{result['kind']}: {result['source']} ({result['samples']} samples vs "
+        f"{result['reference_samples']} reference), in ImageNet features"
+        + ("" if result["imagenet_independent"] else " (NOT independent)")
+    )
+    agreement = result.get("zero_shot_agreement")
+    print(
+        f"  probe accuracy {result['probe_accuracy']:.4f} (real reference "
+        f"{result['probe_accuracy_reference']:.4f})  frechet "
+        f"{result['imagenet_frechet_distance']:.3f}  precision {result['imagenet_precision']:.4f}"
+        f"  recall {result['imagenet_recall']:.4f}  zero-shot "
+        + ("-" if agreement is None else f"{agreement:.4f}")
+    )
+    _print_notes_and_classes(
+        result,
+        lambda row: (
+            f"probe accuracy {row['probe_accuracy']:.4f} "
+            f"(real {row['probe_accuracy_reference']:.4f})"
+        ),
+    )
+
+
 def _print_table(result: dict) -> None:
     print(
         f"{result['kind']}: {result['source']} ({result['samples']} samples vs "
@@ -104,15 +172,10 @@ def _print_table(result: dict) -> None:
         unmapped = result.get("zero_shot_unmapped_labels")
         if unmapped:
             print(f"  (no ImageNet class for {', '.join(unmapped)}: left out of zero-shot)")
-    for note in ("imagenet_note", "zero_shot_note"):
-        if result.get(note):
-            print(f"  {note.replace('_', ' ')}: {result[note]}")
-    for name, row in result["per_class"].items():
-        zero_shot = row.get("zero_shot_agreement")
-        print(
-            f"  {name:12} accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}"
-            + ("" if zero_shot is None else f"  zero-shot {zero_shot:.4f}")
-        )
+    _print_notes_and_classes(
+        result,
+        lambda row: f"accuracy {row['accuracy']:.4f}  frechet {row['frechet_distance']:.3f}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_tensorflow()
     from cgan.common.imagenet.labelmap import parse_assignments
+
+    if args.probe_train is not None:
+        result = run_class_folder(args, parse_assignments(args.synset))
+        return _write_and_print(args, result, _print_folder_table)
     from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
     from cgan.evaluation.judge import load_judge
 
@@ -149,6 +216,45 @@ def run(args: argparse.Namespace) -> int:
         imagenet=view,
         progress=not args.json,
     )
+    return _write_and_print(args, result, _print_table)
+
+
+def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
+    """--probe-train: the class-folder evaluation at the model's resolution."""
+    from cgan.evaluation.class_folder import FolderJudge, evaluate_generator, evaluate_real_folder
+    from cgan.evaluation.feature_cache import default_cache_dir
+    from cgan.inference.generator import ImageGenerator
+
+    if args.reference == REFERENCE_DEFAULT:
+        raise EvaluationError("with --probe-train, give the validation split as --reference")
+    if args.no_imagenet:
+        raise EvaluationError("--no-imagenet: with --probe-train every figure is an ImageNet one")
+    resolution = args.resolution or 64
+    generator = None
+    if args.model is not None:  # bad input fails here, before the features take minutes
+        generator = ImageGenerator(args.model, provider="auto", batch_size=500)
+        resolution = generator.info.image_size
+        if args.resolution not in (None, resolution):
+            raise EvaluationError(
+                f"--resolution {args.resolution}: the model draws {resolution}x{resolution}"
+            )
+    judge = FolderJudge(
+        Path(args.reference),
+        args.probe_train,
+        resolution,
+        weights=args.imagenet_weights,
+        synsets=synsets,
+        cache_dir=None if args.no_feature_cache else args.feature_cache or default_cache_dir(),
+    )
+    if generator is None:
+        return evaluate_real_folder(args.real, judge, args.samples_per_class)
+    return evaluate_generator(
+        generator, judge, args.samples_per_class, args.first_seed, args.truncation
+    )
+
+
+def _write_and_print(args: argparse.Namespace, result: dict, print_table) -> int:
+    source = args.real or args.model
     output = args.output or (None if args.real else source.with_suffix(".eval.json"))
     try:
         if output is not None:
@@ -162,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        _print_table(result)
+        print_table(result)
     return 0
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cgan.evaluation.metrics import frechet_distance, precision_recall
+
+if TYPE_CHECKING:
+    from cgan.common.imagenet.runner import ImageNetRunner, Predictions
 
 BATCH = 100
 _NO = (None, False, 0, "", "none", "false", "no")
@@ -58,6 +61,16 @@ def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str
         return [], f"not measured: {exc}"
 
 
+def imagenet_runner(weights: Path | None = None) -> ImageNetRunner:
+    """The network on onnxruntime, fed whole images (no crop), as every figure here uses it.
+    Raises ImageNetError or ImportError when it is not available."""
+    from cgan.common.imagenet.preprocess import WHOLE_IMAGE
+    from cgan.common.imagenet.runner import ImageNetRunner
+    from cgan.common.imagenet.weights import load_weights
+
+    return ImageNetRunner(load_weights(weights), crop=WHOLE_IMAGE)
+
+
 def imagenet_figures(
     images: np.ndarray,
     classes: np.ndarray,
@@ -70,16 +83,37 @@ def imagenet_figures(
     not_independent: str | None = None,
 ) -> tuple[dict[str, Any], dict]:
     """(top-level figures, per-class zero-shot agreement) in the network's features; ``classes``
-    index ``labels``. Raises ImageNetError or ImportError when the network is not available.
-    No per-class Fréchet distance: 1,000 samples cannot pin a 1280-d covariance."""
-    from cgan.common.imagenet.preprocess import WHOLE_IMAGE
-    from cgan.common.imagenet.runner import ImageNetRunner
-    from cgan.common.imagenet.weights import load_weights
+    index ``labels``. Raises ImageNetError or ImportError when the network is not available."""
+    runner = imagenet_runner(weights)
+    return figures_from_predictions(
+        runner.predict_all(images, BATCH),
+        classes,
+        runner.predict_all(reference, BATCH),
+        reference_classes,
+        labels,
+        knn_k,
+        runner,
+        synsets,
+        not_independent,
+    )
+
+
+def figures_from_predictions(
+    mine: Predictions,
+    classes: np.ndarray,
+    theirs: Predictions,
+    reference_classes: np.ndarray,
+    labels: Sequence[str],
+    knn_k: int,
+    runner: ImageNetRunner,
+    synsets: dict[str, str] | None = None,
+    not_independent: str | None = None,
+) -> tuple[dict[str, Any], dict]:
+    """The figures of :func:`imagenet_figures` from the network's outputs, computed once by
+    the caller (a cached reference split). No per-class Fréchet distance: 1,000 samples
+    cannot pin a 1280-d covariance."""
     from cgan.common.imagenet.zeroshot import top1_agrees
 
-    runner = ImageNetRunner(load_weights(weights), crop=WHOLE_IMAGE)
-    mine = runner.predict_all(images, BATCH)
-    theirs = runner.predict_all(reference, BATCH)
     precision, recall = precision_recall(theirs.pooled, mine.pooled, knn_k)
     concepts, zero_shot_note = _concepts(labels, synsets or {})
     figures: dict[str, Any] = {

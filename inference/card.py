@@ -67,7 +67,7 @@ no truncation, one row per class.*
 | classes | {len(info.labels)}: {", ".join(info.labels)} |
 | latent_dim | {info.latent_dim} |
 | training | {info.training_steps} generator steps, {info.epochs:.2f} epochs{_cpu_hours(info)} |
-| source run | `{info.source_run}` |
+| source run | `{info.source_run}`{_started_from(info)} |
 | exported | {info.export_time} |
 | parity with Keras | {_parity(info)} |
 
@@ -96,3 +96,10 @@ def _parity(info: ModelInfo) -> str:
 def _cpu_hours(info: ModelInfo) -> str:
     hours = info.extra.get("training_cpu_hours")
     return f", {hours:.2f} CPU-hours" if isinstance(hours, (int, float)) else ""
+
+
+def _started_from(info: ModelInfo) -> str:
+    """The run it was initialised from (cgan-train --init-from), when the metadata says."""
+    config = info.extra.get("training_config")
+    source = config.get("init_source") if isinstance(config, dict) else None
+    return f", started from `{source}`" if isinstance(source, str) and source else ""

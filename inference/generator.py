@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,11 @@ from cgan.inference.requests import MAX_SEED, check_request
 from cgan.inference.session import open_session
 
 MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
+
+
+# A class index as text: ASCII digits only (str.isdigit also takes "²", which int() refuses),
+# short enough for int() to be quick; longer ones are out of range anyway.
+_INDEX = re.compile(r"-?[0-9]{1,30}", re.ASCII)
 
 
 def check_truncation(truncation: float | None) -> None:
@@ -117,7 +123,7 @@ class ImageGenerator:
         """A class by name (case-insensitive) or index; unknown names get a suggestion."""
         names = self.labels
         if isinstance(label, (int, np.integer)) or (
-            isinstance(label, str) and label.strip().lstrip("-").isdigit()
+            isinstance(label, str) and _INDEX.fullmatch(label.strip())
         ):
             index = int(label)
             if not 0 <= index < len(names):

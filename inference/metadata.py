@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cgan.common.errors import CganError, MetadataError
 from cgan.common.files import atomic_path
+from cgan.common.labels import labels_problem
 from cgan.inference.requests import MAX_IMAGE_SIZE, MAX_LATENT_DIM
 
 if TYPE_CHECKING:
     import onnx
 
-MAX_LABEL_LENGTH = 100
-MAX_LABELS = 10_000
 
 CONTRACT = "cgan-onnx/1"
 CONTRACT_KEY = "contract"
@@ -124,38 +122,12 @@ class ModelInfo:
 
 
 def check_labels(labels: object) -> None:
-    """Labels become parts of file names (`dog-seed0007.png`) and page text: each must be a
-    non-empty name without path separators, `..`, NUL or other control characters, and no
-    two may be equal in any case (the CLI finds labels case-insensitively)."""
+    """The model's labels follow the rule of cgan.common.labels."""
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise MetadataError("the model's labels metadata is not a list of names")
-    if len(labels) > MAX_LABELS:
-        raise MetadataError(f"the model has {len(labels)} labels; at most {MAX_LABELS} are allowed")
-    seen: set[str] = set()
-    for label in labels:
-        problem = _label_problem(label)
-        if problem:
-            raise MetadataError(f"the model's label {label[:40]!r} is not usable: {problem}")
-        folded = label.casefold()
-        if folded in seen:
-            raise MetadataError(f"the model's label {label[:40]!r} appears twice")
-        seen.add(folded)
-
-
-def _label_problem(label: str) -> str | None:
-    if not label.strip():
-        return "it is empty"
-    if len(label) > MAX_LABEL_LENGTH:
-        return f"it is longer than {MAX_LABEL_LENGTH} characters"
-    if any(unicodedata.category(ch).startswith("C") for ch in label):
-        return "it holds control characters"
-    if "/" in label or "\\" in label:
-        return "it holds a path separator"
-    if label.strip(" .") == "":
-        return "it is only dots"
-    if label != label.strip():
-        return "it starts or ends with white space"
-    return None
+    problem = labels_problem(labels)
+    if problem:
+        raise MetadataError(f"the model's {problem}")
 
 
 def attach_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:

@@ -37,7 +37,10 @@ def check_request(images: int, image_size: int, scale: int = 1, latent_dim: int 
         )
 
 
-_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+# ASCII digits only (int() also takes other scripts' digits), and few enough that int() is
+# quick and never refuses: anything longer is beyond MAX_SEED anyway.
+_NUMBER = r"([0-9]{1,30})"
+_PART = re.compile(rf"^\s*{_NUMBER}\s*(?:-\s*{_NUMBER}\s*)?$", re.ASCII)
 
 
 def parse_seeds(text: str, limit: int) -> list[int]:

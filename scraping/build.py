@@ -16,6 +16,7 @@ line per image of the dataset, saying where it came from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cgan.common.errors import ScrapeError
 from cgan.common.files import write_text_atomic
 from cgan.common.images import centre_crop_resize, is_image_file
+from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.records import RecordsWriter
 from cgan.scraping.manifest import MANIFEST_NAME
@@ -64,6 +66,8 @@ class BuildOptions:
     report: Path | None = None
     progress: bool = True  # images built so far, on stderr
     phash_distance: int = PHASH_MAX_DISTANCE  # with several src: near-duplicate bits
+    split: str = "all"  # all, or train / val: the two sides of a held-out split
+    val_fraction: float = 0.2  # the share of each class that --split val keeps
 
     def src_folders(self) -> list[Path]:
         """`src` as a list, one folder or several."""
@@ -98,6 +102,16 @@ def square_image(path: Path, size: int, allow_upscale: bool) -> Image.Image:
         raise ValueError("not_an_image") from None
     except OSError:
         raise ValueError("corrupt") from None
+
+
+def in_split(path: Path, split: str, val_fraction: float) -> bool:
+    """Whether an image belongs to `split`. The draw is a hash of the file's name, so the
+    train and val builds of one crawl never share an image, whatever else they were given,
+    and a crawl that grows keeps its old images on their side."""
+    if split == "all":
+        return True
+    draw = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:8], "big") / 2.0**64
+    return (draw < val_fraction) == (split == "val")
 
 
 def class_folders(src: Path) -> list[Path]:
@@ -183,6 +197,13 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
         images = merge.images
         if not any(images.values()):
             raise BuildError(f"the --src folders have no kept images ({', '.join(map(str, srcs))})")
+    problem = labels_problem(list(images))
+    if problem:  # training and the exporter would refuse these names: say so first
+        raise BuildError(f"the class folders cannot be a model's labels: {problem}")
+    images = {
+        name: [path for path in paths if in_split(path, options.split, options.val_fraction)]
+        for name, paths in images.items()
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     total = sum(len(paths) for paths in images.values())
@@ -263,6 +284,8 @@ def report_json(
         "size": options.size,
         "format": options.fmt,
         "min_per_class": options.min_per_class,
+        "split": options.split,
+        **({"val_fraction": options.val_fraction} if options.split != "all" else {}),
         "classes": {
             name: {
                 "kept": r.kept,

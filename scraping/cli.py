@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from cgan.common.cli import (
     OneLineArgumentParser,
     non_negative_float,
+    open_fraction,
     positive_int,
     run_command,
 )
@@ -64,6 +65,8 @@ examples:
   {PROG} build --src data/mine --out data/mine-128 --size 128 --format jpeg --quality 92
   {PROG} build --src data/mine --out data/mine-64-records --size 64 --format records
   {PROG} build --src data/mine-1 --src data/mine-2 --out data/mine-64   # merge shards
+  {PROG} build --src data/mine --out data/mine-64 --size 64 --split train  # training side
+  {PROG} build --src data/mine --out data/mine-val-64 --size 64 --split val  # held out
   python -m cgan.scraping build --src data/mine --out data/mine-32 --size 32  # no script
 """
 
@@ -271,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="png",
         help="png (default) or jpeg class folders, or records: TFRecord shards that "
         "cgan-train streams from disk (a dataset larger than memory)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=["all", "train", "val"],
+        default="all",
+        help="all images (default), or one side of a held-out split: the same --src built "
+        "once with train and once with val gives disjoint sets (cgan-eval's reference)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=open_fraction,
+        default=0.2,
+        help="the share of each class on the val side (default 0.2)",
     )
     parser.add_argument("--quality", type=positive_int, default=95, help="JPEG quality")
     parser.add_argument(
@@ -489,6 +505,8 @@ def run_build_command(argv: Sequence[str]) -> int:
         allow_upscale=args.allow_upscale,
         report=args.report,
         progress=not args.quiet,
+        split=args.split,
+        val_fraction=args.val_fraction,
     )
     if args.phash_distance is not None:
         options.phash_distance = args.phash_distance

@@ -21,8 +21,10 @@ from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
 from cgan.training.config import (
     PRESETS,
+    SMALL_DATA_PER_CLASS,
     TrainConfig,
     check_resumable,
+    choose_preset,
     load_config,
     make_config,
     validate_config,
@@ -94,6 +96,9 @@ OPTION_FIELDS = {
     "projected_endpoints": "projected_endpoints",
     "projected_mixing": "projected_mixing",
     "cpu_minutes": "cpu_minutes",
+    "init_from": "init_from",
+    "init_labels": "init_labels",
+    "freeze_d_blocks": "freeze_d_blocks",
     "checkpoint_every": "checkpoint_every",
     "keep_checkpoints": "keep_checkpoints",
 }
@@ -116,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default=None,
-        help="starting values: cifar10 (default, the shipped recipe), cifar10-gpu (the same "
-        "recipe at GPU scale) or smoke (a minute on a CPU)",
+        help="starting values: cifar10 (the shipped recipe), cifar10-gpu (the same recipe at "
+        "GPU scale), small-data (a few hundred images per class: 64x64, from the shipped "
+        "model's run, 60 CPU-minutes) or smoke (a minute on a CPU); default: small-data for "
+        f"class folders with fewer than {SMALL_DATA_PER_CLASS:,} images per class, else cifar10",
     )
     parser.add_argument(
         "--data",
@@ -194,6 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="fixed random 1x1 mixing of the features: across channels and scales "
         "(scales, the default), across channels only, or none",
     )
+    transfer = parser.add_argument_group("start from a trained run (few images per class)")
+    transfer.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="start G, D and the EMA generator from that run's newest checkpoint (sngan, "
+        "same G width and latent size; 32x32 -> 64x64 grows G by one block); new labels "
+        "take the rows of source labels of the same name, or --init-labels",
+    )
+    transfer.add_argument(
+        "--init-labels",
+        metavar="NEW=OLD,...",
+        help="which source label each new label starts from (english_springer=dog); "
+        "unnamed, unmatched labels start from the mean of the source's",
+    )
+    transfer.add_argument(
+        "--freeze-d-blocks",
+        type=non_negative_int,
+        metavar="N",
+        help="keep D's first N blocks frozen (FreezeD; pixel D only; default 0)",
+    )
     parser.add_argument(
         "--cpu-minutes",
         type=non_negative_float,
@@ -238,8 +265,10 @@ def _explicit(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """A new run: preset plus options. A resume: the saved config plus compatible options."""
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
+    """A new run: preset plus options. A resume: the saved config plus compatible options.
+    Also the line that says which recipe was chosen and why, when none was named."""
+    note = None
     explicit = _explicit(args)
     if args.run_dir.exists() and not args.run_dir.is_dir():
         raise TrainingError(f"--run-dir {args.run_dir} is a file, not a folder")
@@ -257,9 +286,25 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
                 f"{args.run_dir} already holds a run; add --resume to continue it "
                 "or choose another --run-dir"
             )
-        config = make_config(args.preset or "cifar10", explicit)
+        preset, why = (args.preset, None) if args.preset else choose_preset(explicit.get("data"))
+        config = make_config(preset, explicit)
+        if why:
+            note = f"{why}; {_recipe_summary(config)}"
     validate_config(config)
-    return config
+    return config, note
+
+
+def _recipe_summary(config: TrainConfig) -> str:
+    """What the chosen recipe does, in a few words for its one line."""
+    parts = [f"{config.resolution}x{config.resolution}"]
+    if config.diffaugment:
+        parts.append(f"DiffAugment {config.diffaugment}")
+    if config.imagenet_projected:
+        parts.append("projected D")
+    parts.append(f"G from {config.init_from}" if config.init_from else "from scratch")
+    if config.cpu_minutes:
+        parts.append(f"stops after {config.cpu_minutes:g} CPU-minutes")
+    return ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = resolve_config(args)
+    config, recipe_note = resolve_config(args)
     from cgan.training.runtime import check_tf_config, quiet_tensorflow
 
     if config.multi_worker:  # before TensorFlow's import: a bad cluster fails in a moment
@@ -276,7 +321,13 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     from cgan.training.loop import train
 
-    result = train(config, args.run_dir, resume=args.resume, progress=not args.quiet)
+    result = train(
+        config,
+        args.run_dir,
+        resume=args.resume,
+        progress=not args.quiet,
+        announce=None if args.quiet else recipe_note,
+    )
     if result.worker:  # the chief reports for the run; the other workers say little
         print(f"worker {result.worker}: stopped at step {result.step}", file=sys.stderr)
         return 128 + result.stopped_by if result.stopped_by is not None else 0

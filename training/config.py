@@ -11,7 +11,9 @@ from typing import Any
 import tomli_w
 
 from cgan.common.errors import TrainingError
+from cgan.common.records import MANIFEST_NAME
 from cgan.common.run_dir import RunDir
+from cgan.training.data import find_images
 from cgan.training.models.spec import (
     ARCHS,
     AUGMENT_POLICIES,
@@ -59,6 +61,12 @@ class TrainConfig:
     projected_size: int = 64  # side the images are resized to before the ImageNet network
     projected_endpoints: str = "stage1,stage2,stage3"  # its feature maps D reads, one head each
     projected_mixing: str = "scales"  # fixed random 1x1 mixing: scales, channels or none
+    # Start from another run's weights (training/transfer.py): its folder, new label=old
+    # label pairs for class rows, and how many of D's lower blocks stay frozen (FreezeD).
+    init_from: str = ""
+    init_labels: str = ""
+    init_source: str = ""  # set by the trainer: the source's checkpoint, for the card
+    freeze_d_blocks: int = 0
     cpu_minutes: float = 0.0  # stop once the run has trained this long in CPU time (0 = never)
     diffaugment: str = ""  # comma-separated: translation,color,cutout
     seed: int = 0
@@ -128,6 +136,9 @@ STRUCTURAL_FIELDS = (
     "projected_size",
     "projected_endpoints",
     "projected_mixing",
+    "init_from",
+    "init_labels",
+    "freeze_d_blocks",
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -198,11 +209,60 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# A few hundred photographs per class, the winner of docs/results/own-classes.md: the cifar10
+# recipe at 64x64 with every DiffAugment policy and a projected discriminator, G started from
+# the shipped model's run (make_config adds it where the source checkout has it), for a fixed
+# CPU budget. Chosen by itself for class folders with fewer than SMALL_DATA_PER_CLASS images
+# per class.
+PRESETS["small-data"] = {
+    **PRESETS["cifar10"],
+    "resolution": 64,
+    "cpu_minutes": 60.0,
+    "diffaugment": "translation,color,cutout",
+    "imagenet_projected": True,
+    "checkpoint_every": 100,
+}
+
+# The shipped model's run in a source checkout: the small-data recipe starts from it.
+SHIPPED_RUN = Path(__file__).resolve().parents[1] / "training" / "longrun" / "cifar10"
+# Fewer real images per class than this: the small-data recipe is chosen by itself.
+SMALL_DATA_PER_CLASS = 2000
+
+
+def shipped_run_start(overrides: dict[str, Any]) -> str:
+    """The shipped model's run as the small-data recipe's start, or "" where it cannot be:
+    not in this installation, or the user asked for another shape or start."""
+    if "init_from" in overrides or not (SHIPPED_RUN / "config.toml").is_file():
+        return ""
+    if any(name in overrides for name in ("arch", "g_channels", "latent_dim")):
+        return ""
+    return str(SHIPPED_RUN)
+
+
+def choose_preset(data: str | None) -> tuple[str, str | None]:
+    """The preset for a new run given without --preset, and the line that says why (None
+    for the default on CIFAR-10 or synthetic data)."""
+    if data in (None, "cifar10", "synthetic") or not Path(data).is_dir():
+        return "cifar10", None
+    if (Path(data) / MANIFEST_NAME).is_file():  # a records folder: sized for large sets
+        return "cifar10", None
+    counts = [len(files) for files in find_images(Path(data)).values()]
+    size = f"{sum(counts):,} images in {len(counts)} classes, {min(counts):,} in the smallest"
+    if min(counts) >= SMALL_DATA_PER_CLASS:
+        return "cifar10", f"recipe: cifar10 ({size}); --preset to choose another"
+    return "small-data", (
+        f"recipe: small-data ({size}, fewer than {SMALL_DATA_PER_CLASS:,} per class): "
+        "docs/results/own-classes.md; --preset cifar10 for the CIFAR-10 recipe"
+    )
+
+
 def make_config(preset: str, overrides: dict[str, Any]) -> TrainConfig:
     """A preset's values with the user's explicit choices on top."""
     if preset not in PRESETS:
         raise TrainingError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **overrides, "preset": preset}
+    if preset == "small-data" and "init_from" not in overrides:
+        values["init_from"] = shipped_run_start(overrides)
     # The preset's AC-GAN head is an sngan option: it does not follow an explicit switch to
     # the dcgan baseline (asking for both by name is still refused by validate_config).
     if values["arch"] != "sngan" and "aux_weight" not in overrides:
@@ -281,7 +341,7 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     for name, limit in _POSITIVE_INTS.items():
         if not 1 <= getattr(config, name) <= limit:
             raise bad(name, f"must be between 1 and {limit}")
-    for name in ("d_pretrain_steps", "seed", "lr_decay_start", "lr_decay_steps"):
+    for name in ("d_pretrain_steps", "seed", "lr_decay_start", "lr_decay_steps", "freeze_d_blocks"):
         if getattr(config, name) < 0:
             raise bad(name, "must not be negative")
     for name in ("aux_weight", "aux_g_scale", "cpu_minutes"):
@@ -312,6 +372,13 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     ):
         if problem:
             raise bad(name, problem)
+    if config.freeze_d_blocks and config.imagenet_projected:
+        raise bad("freeze_d_blocks", "a projected discriminator's network is frozen already")
+    d_blocks = int(math.log2(config.resolution)) - 1  # 32x32: 4 residual blocks
+    if config.freeze_d_blocks >= d_blocks:
+        raise bad("freeze_d_blocks", f"D has {d_blocks} blocks: freeze fewer than that")
+    if config.freeze_d_blocks and config.arch != "sngan":
+        raise bad("freeze_d_blocks", "exists for the sngan arch only")
     unknown = sorted(set(config.augmentations) - set(AUGMENT_POLICIES))
     if unknown:
         choices = ", ".join(AUGMENT_POLICIES)

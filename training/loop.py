@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from cgan.common.errors import TrainingError
+from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
@@ -21,6 +22,7 @@ from cgan.training.pipeline import training_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
 from cgan.training.runtime import GracefulStop, choose_strategy, describe
 from cgan.training.trainer import GANTrainer
+from cgan.training.transfer import initialise_from, open_source
 
 
 @dataclass
@@ -40,6 +42,9 @@ def load_training_data(config: TrainConfig) -> LabelledImages | RecordSet:
         synthetic_classes=config.synthetic_classes,
         synthetic_per_class=config.synthetic_per_class,
     )
+    problem = labels_problem(list(data.names))
+    if problem:  # the exporter would refuse them: say so before hours of training
+        raise TrainingError(f"the dataset's classes cannot be a model's labels: {problem}")
     if config.labels and config.labels != data.names:
         raise TrainingError(
             f"cannot resume: the data's labels {data.names} differ from the run's {config.labels}"
@@ -98,8 +103,16 @@ def _show(bar: Progress, record: dict) -> None:
     bar.line()
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = True) -> SessionResult:
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool = True,
+    announce: str | None = None,
+) -> SessionResult:
     """Train until config.final_step generator steps or a stop signal, whichever comes first.
+    `announce` (the recipe chosen for the data) is printed once the data has passed its
+    checks, so that bad data is still one line.
 
     With several workers every process runs this same loop in lockstep; the chief alone
     writes the run directory, and all of them stop at the same step."""
@@ -113,6 +126,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     chief = bool(strategy.extended.should_checkpoint)
     data = load_training_data(config)
     config.labels = list(data.names)
+    transfer_from = None
+    if config.init_from and not run.has_checkpoint():  # checked before anything is written
+        transfer_from = open_source(config)
+        config.init_source = transfer_from.describe()
+    if announce and chief:
+        print(f"cgan-train: {announce}", file=sys.stderr)
     if chief:
         run.create()
         save_config(config, run.root)
@@ -127,6 +146,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool = Tru
     if resume and restored is None and trainer.restore_attempted:
         # A checkpoint that failed half-way may have set some variables: start clean.
         trainer = _build_trainer(config, strategy, run)
+    if transfer_from is not None and restored is None:
+        line = initialise_from(trainer, transfer_from)
+        if chief:
+            print(line, file=sys.stderr)
     start_step = int(trainer.step.numpy())
     if trainer.workers > 1:
         _check_same_start(trainer, start_step)

@@ -17,6 +17,7 @@ from cgan.training.augment import diff_augment
 from cgan.training.config import TrainConfig
 from cgan.training.losses import LOSSES
 from cgan.training.models import build_discriminator, build_generator
+from cgan.training.transfer import freeze_lower_blocks
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies
@@ -61,6 +62,7 @@ class GANTrainer:
         with strategy.scope():
             self.generator = build_generator(spec)
             self.discriminator = build_discriminator(spec)
+            freeze_lower_blocks(self.discriminator, config.freeze_d_blocks)
             self.ema_generator = build_generator(spec, name="ema_generator")
             self.ema_generator.set_weights(self.generator.get_weights())
             self.g_optimizer = self._optimizer(config.g_lr)

@@ -165,6 +165,14 @@ def small_model(tmp_path_factory) -> Path:
         (["--label", "class1", "--seed", "-3"], "must not be negative"),
         (["--label", "class1", "--seed", "4294967295", "--n", "2"], "largest seed"),
         (["--label", "class1", "--scale", "33"], "between 1 and 32"),
+        # Digits of other scripts, and numbers too long for int(), are no indices or seeds.
+        (["--label", "\u00b2"], "unknown label"),
+        (["--label", "\u0663"], "unknown label"),
+        (["--label", "9" * 5000], "unknown label"),
+        (["--label", "class1", "--seeds", "\u0663"], "bad --seeds"),
+        (["--label", "class1", "--seeds", "1" * 5000], "bad --seeds"),
+        (["--label", "class1", "--seeds", "0-" + "9" * 5000], "bad --seeds"),
+        (["--label", "class1", "--seeds", "9" * 25], "beyond the largest seed"),
     ],
 )
 def test_extreme_options_are_refused(small_model, tmp_path, args, fragment):

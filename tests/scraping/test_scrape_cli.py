@@ -133,3 +133,39 @@ def test_two_crawls_into_one_folder_are_refused(cli, tmp_path):
         result = cli(["--labels", "cat", "--sources", "openverse", "--out", str(tmp_path / "busy")])
     assert result.returncode == 2 and "already writing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_and_val_builds_of_one_crawl_are_disjoint(cli, tmp_path):
+    src = tmp_path / "scraped"
+    for n, label in enumerate(("cat", "dog")):
+        (src / label).mkdir(parents=True)
+        for i in range(40):
+            (src / label / f"{label}{i:02d}.jpg").write_bytes(make_jpeg(n * 100 + i, (40, 40)))
+    built = {}
+    for split in ("train", "val", "all"):
+        out = tmp_path / f"mine-{split}"
+        args = ["build", "--src", str(src), "--out", str(out), "--size", "16", "--quiet"]
+        result = cli([*args, "--split", split, "--val-fraction", "0.25"], timeout=60)
+        assert result.returncode == 0, result.stderr
+        built[split] = {p.relative_to(out).as_posix() for p in out.glob("*/*.png")}
+        assert json.loads((out / "report.json").read_text())["split"] == split
+    assert not built["train"] & built["val"]
+    assert built["train"] | built["val"] == built["all"] and len(built["all"]) == 80
+    assert 10 <= len(built["val"]) <= 30  # about a quarter of 80, drawn per file name
+    for bad in ("0", "1", "x"):
+        result = cli(
+            ["build", "--src", str(src), "--out", str(tmp_path / "o"), "--val-fraction", bad]
+        )
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_class_folders_that_cannot_be_labels_are_refused_before_the_build(cli, tmp_path):
+    src = tmp_path / "scraped"
+    for label in ("Dog", "dog"):
+        (src / label).mkdir(parents=True)
+        (src / label / "a.jpg").write_bytes(make_jpeg(1, (40, 40)))
+    out = tmp_path / "mine-16"
+    result = cli(["build", "--src", str(src), "--out", str(out), "--size", "16"], timeout=60)
+    assert result.returncode == 2
+    assert "appears twice" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

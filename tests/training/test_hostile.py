@@ -243,3 +243,18 @@ def test_native_log_notices_below_the_level_are_dropped_and_the_rest_kept(capfd)
     with _native_logs_filtered(0):
         os.write(2, written[1])
     assert capfd.readouterr().err == written[1].decode()
+
+
+def test_class_folders_the_exporter_would_refuse_fail_before_training(tmp_path):
+    from .helpers import write_image
+
+    for label in ("Dog", "dog", "cat"):
+        for i in range(4):
+            write_image(tmp_path / "data" / label / f"{i}.png", (40 * i, 90, 90))
+    run_dir = tmp_path / "run"
+    result = command(
+        "cgan.training.cli", "--run-dir", str(run_dir), "--preset", "smoke",
+        "--data", str(tmp_path / "data"), "--batch-size", "4", "--quiet",
+    )  # fmt: skip
+    assert_one_line(result, "cgan-train", "label 'dog' appears twice")
+    assert not RunDir(run_dir).has_checkpoint()
