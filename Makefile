@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 RUN    ?= cifar10
 PRESET ?=
 SHARED_CIFAR10 := ../shared/datasets/cifar10/train
+SHARED_CIFAR10_TEST := ../shared/datasets/cifar10/test
 # make train uses the shared CIFAR-10 copy when it is there (no download needed). Without
 # PRESET, cgan-train picks the recipe for the dataset's size itself (and says which).
 DATA   ?= $(if $(filter-out cifar10%,$(PRESET)),,$(wildcard $(SHARED_CIFAR10)))
@@ -27,7 +28,7 @@ LONGRUN := training/longrun/cifar10
 # make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
 STUDY_MINUTES ?= 20
 # make own-classes-study: CPU-minutes per variant on three Imagenette classes
-OWN_MINUTES ?= 60
+OWN_MINUTES ?=
 # make scrape / make dataset
 LABELS ?= cat dog horse
 LIMIT  ?= 500
@@ -52,8 +53,8 @@ help:
 	@echo "                when its figures are better"
 	@echo "make recipe-study  CIFAR-10 recipes at equal CPU time (STUDY_MINUTES=$(STUDY_MINUTES) each,"
 	@echo "                two at a time, resumable) -> docs/results/recipes.{md,png}"
-	@echo "make own-classes-study  three Imagenette classes, 400 photos each, 64x64: recipes at"
-	@echo "                OWN_MINUTES=$(OWN_MINUTES) CPU-minutes each -> docs/results/own-classes.{md,png}"
+	@echo "make own-classes-study  three Imagenette classes, 400 photos each, 64x64 and 32x32:"
+	@echo "                recipes at 60 / 30 CPU-minutes each (OWN_MINUTES=M for M) -> docs/results/own-classes.md"
 	@echo "make scrape     gather LABELS=\"$(LABELS)\" LIMIT=$(LIMIT) images per label into OUT=$(OUT)"
 	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..., and"
 	@echo "                OUT-val-SIZE, the held-out VAL_FRACTION=$(VAL_FRACTION) for cgan-eval --reference"
@@ -122,8 +123,10 @@ cifar10-baseline-eval: $(VENV)/.installed-export
 	cp models/cifar10-dcgan.md models/cifar10-dcgan.png $(RESULTS)/
 
 # timeout sends SIGTERM: the run saves a checkpoint and exits 143; timeout then exits 124.
+# The run measures itself every 1,000 steps against the test split (docs/results/longrun.md).
 cifar10-continue: $(VENV)/.installed-train
-	timeout -s TERM $(MINUTES)m $(BIN)/cgan-train --run-dir $(LONGRUN) --resume --quiet; \
+	timeout -s TERM $(MINUTES)m $(BIN)/cgan-train --run-dir $(LONGRUN) --resume --quiet \
+	  --eval-every 1000 --eval-reference $(SHARED_CIFAR10_TEST) --keep-best fd; \
 	  rc=$$?; [ $$rc = 0 ] || [ $$rc = 124 ] || exit $$rc
 
 cifar10-ship: $(VENV)/.installed-export
@@ -136,7 +139,7 @@ recipe-study: $(VENV)/.installed-export
 	$(BIN)/python benchmarks/recipe_study.py all --minutes $(STUDY_MINUTES)
 
 own-classes-study: $(VENV)/.installed-export $(VENV)/.installed-scrape
-	$(BIN)/python benchmarks/own_classes.py all --minutes $(OWN_MINUTES)
+	$(BIN)/python benchmarks/own_classes.py all $(if $(OWN_MINUTES),--minutes $(OWN_MINUTES))
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q
@@ -156,7 +159,10 @@ bench: $(VENV)/.installed-export $(VENV)/.installed-scrape
 export: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/$(RUN) -o models/$(RUN).onnx $(ARGS)
 
+# The Training page lists runs/ and a study's variants one folder down: the long run joins
+# them as runs/longrun/cifar10 through a link.
 dashboard: $(VENV)/.installed-dashboard
+	@mkdir -p runs; [ -e runs/longrun ] || ln -s ../$(patsubst %/,%,$(dir $(LONGRUN))) runs/longrun
 	$(BIN)/cgan-dashboard $(ARGS)
 
 judge: $(VENV)/.installed-train

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from cgan.common.errors import CganError
+from cgan.common.records import MAX_RESOLUTION
 
 INTERRUPTED = 130
 
@@ -62,14 +64,23 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 # argparse `type=` converters: a bad value becomes the parser's one-line error.
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
+_DECIMAL = re.compile(r"[+-]?([0-9]{0,40}\.?[0-9]{0,40}([eE][+-]?[0-9]{1,4})?|inf|nan)", re.I)
+
+
 def _converter(kind: type, accept: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
     what = "a whole number" if kind is int else "a number"
 
     def convert(text: str) -> Any:
+        # ASCII only and not too long: int() and float() also take other scripts' digits
+        # ('٣' is 3) and thousands of digits, which no option needs.
+        pattern = _WHOLE if kind is int else _DECIMAL
+        if not pattern.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}")
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}") from None
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if not accept(value):
@@ -83,5 +94,7 @@ positive_int = _converter(int, lambda v: v >= 1, "must be at least 1")
 non_negative_int = _converter(int, lambda v: v >= 0, "must not be negative")
 non_negative_float = _converter(float, lambda v: v >= 0, "must not be negative")
 positive_float = _converter(float, lambda v: v > 0, "must be positive")
+# The side of a square image a command writes (the records format's limit too).
+image_side = _converter(int, lambda v: 1 <= v <= MAX_RESOLUTION, f"must be 1 to {MAX_RESOLUTION}")
 # A number strictly between 0 and 1, such as a decay rate.
 open_fraction = _converter(float, lambda v: 0 < v < 1, "must be between 0 and 1")

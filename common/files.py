@@ -39,3 +39,12 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
 def write_text_atomic(target: Path, text: str) -> None:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def resolves_inside(path: Path, root: Path) -> bool:
+    """Whether `path`, links resolved, lies in `root`: a dataset's links may point within
+    it, never out of it (to files the user did not name)."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(root).resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return False

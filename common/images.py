@@ -9,6 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+# The largest source image any stage decodes (build, prepare, training from folders),
+# checked from the header before decoding: 80 Mpx is about 240 MB as RGB.
+MAX_SOURCE_PIXELS = 80_000_000
+
 # What the dataset build, the content check and training read as images.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 

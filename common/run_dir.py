@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cgan.common.errors import CganError
-from cgan.common.files import write_bytes_atomic, write_text_atomic
+from cgan.common.files import atomic_path, write_bytes_atomic, write_text_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,6 +27,18 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_NAME = "config.toml"
+# metrics.jsonl holds two kinds of records: training windows (losses, throughput) and, with
+# --eval-every, quality figures of a snapshot, marked with this kind.
+EVALUATION = "evaluation"
+BEST = "best"  # the name export takes for the best checkpoint (--checkpoint best)
+
+
+_CHECKPOINT = re.compile(r"ckpt-[0-9]{1,12}")
+
+
+def _step(record: dict[str, Any]) -> int:
+    step = record.get("step", 0)
+    return step if isinstance(step, int) else 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,45 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        """best/: a copy of the best measured checkpoint and best.json, its figures."""
+        return self.root / BEST
+
+    def read_best(self) -> dict[str, Any]:
+        """best.json, or {} when absent or not a record that names a checkpoint here."""
+        try:
+            record = json.loads((self.best / "best.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        name = record.get("checkpoint") if isinstance(record, dict) else None
+        if not isinstance(name, str) or not _CHECKPOINT.fullmatch(name):
+            return {}
+        if not (self.best / f"{name}.index").is_file():
+            return {}
+        return record
+
+    def best_checkpoint(self) -> Path | None:
+        """The prefix of the kept best checkpoint, if there is one."""
+        record = self.read_best()
+        return self.best / record["checkpoint"] if record else None
+
+    def keep_best(self, prefix: Path, record: dict[str, Any]) -> None:
+        """Copy checkpoint `prefix` (checkpoints/ckpt-N) to best/ with its figures. The new
+        files land first and best.json names them atomically; only then do the old go, so a
+        kill at any point leaves a best.json whose checkpoint is whole."""
+        self.best.mkdir(parents=True, exist_ok=True)
+        for part in self.checkpoints.glob(prefix.name + ".*"):
+            with atomic_path(self.best / part.name) as temporary:
+                shutil.copyfile(part, temporary)
+        write_text_atomic(
+            self.best / "best.json",
+            json.dumps({**record, "checkpoint": prefix.name}, indent=2) + "\n",
+        )
+        for old in self.best.glob("ckpt-*"):
+            if old.name.split(".", 1)[0] != prefix.name:
+                old.unlink(missing_ok=True)
 
     @property
     def metrics(self) -> Path:
@@ -134,20 +187,30 @@ class RunDir:
             stream.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All complete records; a line cut by a kill mid-write is ignored."""
+        """All complete records of both kinds; a line cut by a kill mid-write is ignored."""
         if not self.metrics.is_file():
             return []
         records = []
         for line in self.metrics.read_text().splitlines():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(record, dict):
+                records.append(record)
         return records
+
+    def training_records(self) -> list[dict[str, Any]]:
+        """The training windows: losses, D's outputs, throughput."""
+        return [r for r in self.read_metrics() if r.get("kind") != EVALUATION]
+
+    def evaluation_records(self) -> list[dict[str, Any]]:
+        """The quality figures of the measured snapshots, in the order they were written."""
+        return [r for r in self.read_metrics() if r.get("kind") == EVALUATION]
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop records past the checkpoint a resume starts from: no step appears twice."""
-        kept = [r for r in self.read_metrics() if r.get("step", 0) <= last_step]
+        kept = [r for r in self.read_metrics() if _step(r) <= last_step]
         write_text_atomic(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def load_or_make_fixed_noise(

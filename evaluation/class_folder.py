@@ -26,6 +26,7 @@ from cgan.evaluation.imagenet_view import figures_from_predictions, imagenet_run
 from cgan.evaluation.metrics import accuracy
 from cgan.evaluation.probe import ProbeJudge
 from cgan.inference.generator import ImageGenerator
+from cgan.training.data import LabelledImages
 
 FEATURE_SPACE = (
     "EfficientNet-Lite0 (ImageNet) pooled 1280-d features; images at the model's resolution, "
@@ -52,13 +53,24 @@ class FolderProtocol:
     imagenet_weights_sha256: str = ""
 
 
+# A class folder on disk (its features cached), or images already in memory: a training
+# run's own data, at the model's resolution.
+ImageSource = Path | LabelledImages
+
+
+def describe_source(source: ImageSource) -> str:
+    if isinstance(source, LabelledImages):
+        return "the training data, in memory"
+    return str(source)
+
+
 @dataclass
 class FolderJudge:
     """A dataset's fixed side of every evaluation: the network, the reference split's
     features and the probe fitted on the training split's."""
 
-    reference_folder: Path
-    probe_train_folder: Path
+    reference_source: ImageSource
+    probe_train_source: ImageSource
     resolution: int
     weights: Path | None = None
     synsets: dict[str, str] = field(default_factory=dict)
@@ -67,10 +79,10 @@ class FolderJudge:
 
     def __post_init__(self) -> None:
         for what, folder in (
-            ("--reference", self.reference_folder),
-            ("--probe-train", self.probe_train_folder),
+            ("--reference", self.reference_source),
+            ("--probe-train", self.probe_train_source),
         ):
-            if not Path(folder).is_dir():
+            if not isinstance(folder, LabelledImages) and not Path(folder).is_dir():
                 raise EvaluationError(f"{what} {folder} does not exist or is not a folder")
         try:
             self.runner = imagenet_runner(self.weights)
@@ -81,21 +93,34 @@ class FolderJudge:
             ) from None
         except ImageNetError as exc:
             raise EvaluationError(str(exc)) from None
-        self.reference = self.features(self.reference_folder)
-        train = self.features(self.probe_train_folder)
+        self.reference = self.features(self.reference_source)
+        train = self.features(self.probe_train_source)
         if [n.lower() for n in train.names] != [n.lower() for n in self.reference.names]:
             raise EvaluationError(
-                f"--probe-train {self.probe_train_folder} has classes {train.names}, "
-                f"--reference {self.reference_folder} has {self.reference.names}"
+                f"--probe-train {describe_source(self.probe_train_source)} has classes "
+                f"{train.names}, --reference {describe_source(self.reference_source)} has "
+                f"{self.reference.names}"
             )
         self.labels = self.reference.names
         self.probe = ProbeJudge(train.predictions.pooled, train.classes, len(self.labels))
         self.probe_train_images = len(train)
         self.reference_predicted = self.probe.predict(self.reference.predictions.pooled)
 
-    def features(self, folder: Path) -> FolderFeatures:
-        """A class folder's features at this judge's resolution (cached)."""
-        return folder_features(Path(folder), self.resolution, self.runner, self.cache_dir)
+    def features(self, source: ImageSource) -> FolderFeatures:
+        """A class folder's features at this judge's resolution (cached), or those of
+        images in memory (computed)."""
+        if isinstance(source, LabelledImages):
+            self._check_size(source.images)
+            predictions = self.runner.predict_all(source.images, BATCH)
+            return FolderFeatures(list(source.names), source.labels.astype(np.int64), predictions)
+        return folder_features(Path(source), self.resolution, self.runner, self.cache_dir)
+
+    def _check_size(self, images: np.ndarray) -> None:
+        if images.shape[1:3] != (self.resolution, self.resolution):
+            raise EvaluationError(
+                f"images are {images.shape[1]}x{images.shape[2]}, the judge measures "
+                f"{self.resolution}x{self.resolution}"
+            )
 
     def protocol(
         self, samples_per_class: int, first_seed: int, truncation: float | None
@@ -105,9 +130,9 @@ class FolderJudge:
             first_seed=first_seed,
             truncation=truncation,
             resolution=self.resolution,
-            reference=str(self.reference_folder),
+            reference=describe_source(self.reference_source),
             reference_images=len(self.reference),
-            probe_train=str(self.probe_train_folder),
+            probe_train=describe_source(self.probe_train_source),
             probe_train_images=self.probe_train_images,
             probe=self.probe.describe(),
             knn_k=self.knn_k,
@@ -119,11 +144,7 @@ class FolderJudge:
         self, images: np.ndarray, classes: np.ndarray, not_independent: str | None = None
     ) -> dict[str, Any]:
         """uint8 images at this judge's resolution, `classes` indexing `labels`."""
-        if images.shape[1:3] != (self.resolution, self.resolution):
-            raise EvaluationError(
-                f"images are {images.shape[1]}x{images.shape[2]}, the judge measures "
-                f"{self.resolution}x{self.resolution}"
-            )
+        self._check_size(images)
         return self.measure(self.runner.predict_all(images, BATCH), classes, not_independent)
 
     def measure(

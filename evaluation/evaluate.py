@@ -43,7 +43,7 @@ class ImageNetView:
     synsets: dict[str, str] = field(default_factory=dict)  # label -> WordNet synset
 
 
-def _at_judge_resolution(images: np.ndarray) -> np.ndarray:
+def at_judge_resolution(images: np.ndarray) -> np.ndarray:
     if images.shape[1] == JUDGE_RESOLUTION:
         return images
     return np.stack([fit_to_resolution(image, JUDGE_RESOLUTION) for image in images])
@@ -67,7 +67,7 @@ def generated_samples(
     images = generator.generate(
         classes.tolist(), seeds * len(generator.labels), protocol.truncation
     )
-    return _at_judge_resolution(images), mapping[classes]
+    return at_judge_resolution(images), mapping[classes]
 
 
 def real_samples(

@@ -35,7 +35,9 @@ def build_parser() -> OneLineArgumentParser:
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument(
-        "--checkpoint", help="a checkpoint name such as ckpt-500 (default: the newest)"
+        "--checkpoint",
+        help="a checkpoint name such as ckpt-500, or best: the one --keep-best kept "
+        "(default: the newest)",
     )
     parser.add_argument("--no-card", action="store_true", help="skip the model card and grid")
     return parser

@@ -26,7 +26,7 @@ import tf2onnx
 from cgan.common.cli import first_line
 from cgan.common.errors import ExportError
 from cgan.common.progress import Progress
-from cgan.common.run_dir import RunDir
+from cgan.common.run_dir import BEST, RunDir
 from cgan.inference.card import write_card
 from cgan.inference.metadata import (
     INPUT_LABEL,
@@ -46,10 +46,18 @@ PARITY_BOUND = {"fp32": 1e-4, "fp16": 2e-2}
 
 
 def find_checkpoint(run: RunDir, name: str | None = None) -> str:
+    """A checkpoint's prefix: by name, `best` (kept by --keep-best), or the newest."""
+    if name == BEST:
+        best = run.best_checkpoint()
+        if best is None:
+            raise ExportError(
+                f"{run.root} has no best checkpoint (train with --eval-every N --keep-best FIGURE)"
+            )
+        return str(best)
     if name:
         if not re.fullmatch(r"ckpt-\d+", name):
             raise ExportError(
-                f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500"
+                f"--checkpoint {name[:40]!r}: give a checkpoint name such as ckpt-500, or best"
             )
         path = run.checkpoints / name
         if not Path(f"{path}.index").is_file():
@@ -154,6 +162,11 @@ def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float, float 
     """Step, epochs and cumulative training CPU-hours (None when not recorded)."""
     step = int(checkpoint.rsplit("-", 1)[-1])
     progress = run.read_progress()
+    best = run.read_best()
+    if Path(checkpoint).parent == run.best and best.get("step") == step:
+        minutes = best.get("cpu_minutes")
+        hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
+        progress = {"step": step, "epoch": best.get("epoch"), "cpu_hours": hours}
     if progress.get("step") != step:
         return step, 0.0, None
     epoch, hours = progress.get("epoch", 0.0), progress.get("cpu_hours")

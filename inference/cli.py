@@ -13,6 +13,8 @@ from cgan.common.errors import InferenceError
 
 MAX_IMAGES = 10_000
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+# The largest side each encoder writes; beyond it WebP fails and libjpeg prints its own line.
+MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}
 
 EXAMPLES = """\
 examples:
@@ -116,6 +118,13 @@ def _format(args: argparse.Namespace) -> str:
 def _save(image, path: Path, fmt: str) -> None:
     from PIL import Image
 
+    height, width = image.shape[:2]
+    limit = MAX_SIDE.get(FORMATS[fmt])
+    if limit is not None and max(height, width) > limit:
+        raise InferenceError(
+            f"a {width}x{height} image is larger than {fmt} allows ({limit:,} px a side); "
+            "write png or use a smaller --scale"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(path, FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))

@@ -16,12 +16,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from cgan.common.cli import first_line
 from cgan.common.errors import InferenceError
 from cgan.common.images import make_grid, to_uint8
 from cgan.inference.metadata import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelInfo
 from cgan.inference.requests import MAX_SEED, check_request
-from cgan.inference.session import open_session
+from cgan.inference.session import open_session, run_limited
 
 MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
 
@@ -94,20 +93,33 @@ class ImageGenerator:
                 f"the model's input types {types} are not the cgan export "
                 "contract (float noise, int64 label)"
             )
+        output = next(o for o in self.session.get_outputs() if o.name == OUTPUT_IMAGE)
+        if output.type != "tensor(float)":
+            raise InferenceError(
+                f"the model's output type {output.type[:40]} is not the cgan export contract "
+                "(float images in [-1, 1])"
+            )
 
     def _run(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """One batch through the session; the output must be [N, S, S, 3] with S the
         metadata's image_size (checked at load on one image, then on every batch)."""
-        try:
-            (images,) = self.session.run([OUTPUT_IMAGE], {INPUT_NOISE: noise, INPUT_LABEL: labels})
-        except Exception as exc:  # onnxruntime's own error types (memory, bad graph)
-            raise InferenceError(f"the model failed to run: {first_line(exc)}") from None
+        (images,) = run_limited(
+            self.session, [OUTPUT_IMAGE], {INPUT_NOISE: noise, INPUT_LABEL: labels}
+        )
         size = self.info.image_size
         expected = (len(labels), size, size, 3)
         if not isinstance(images, np.ndarray) or images.shape != expected:
             shape = list(getattr(images, "shape", []))
             raise InferenceError(
                 f"the model's output is shaped {shape}, not {list(expected)} as its metadata says"
+            )
+        if images.dtype != np.float32:
+            raise InferenceError(f"the model's output is {images.dtype}, not float32 images")
+        bad = images.size - int(np.isfinite(images).sum())
+        if bad:
+            raise InferenceError(
+                f"the model's output has {bad} NaN or infinite values of {images.size}: "
+                "no image is written from it"
             )
         return images
 

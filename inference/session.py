@@ -9,8 +9,13 @@ and loaded from there: a model that names any external file then fails to load.
 
 from __future__ import annotations
 
+import math
+import os
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 
@@ -20,13 +25,84 @@ from cgan.common.errors import InferenceError
 PROVIDERS = ("auto", "cpu", "cuda")
 _CPU, _CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
-ort.set_default_logger_severity(3)  # no warnings about absent GPUs on CPU machines
+# Fatal only: no warnings about absent GPUs on CPU machines, and no coloured error lines of
+# onnxruntime's own before the project's one-line error (InferenceError says what failed).
+QUIET = 4
+ort.set_default_logger_severity(QUIET)
+
+
+# Seconds one run of a model may take (a batch, or the probe at load): a graph can loop for
+# ever inside one node. CGAN_RUN_SECONDS changes it (a slow CPU, very large batches).
+RUN_SECONDS_ENV = "CGAN_RUN_SECONDS"
+DEFAULT_RUN_SECONDS = 60.0
+
+
+def run_seconds() -> float:
+    """The run time limit: $CGAN_RUN_SECONDS when it is a positive number, else 60."""
+    try:
+        value = float(os.environ.get(RUN_SECONDS_ENV, ""))
+    except ValueError:
+        return DEFAULT_RUN_SECONDS
+    return value if math.isfinite(value) and value > 0 else DEFAULT_RUN_SECONDS
 
 
 def _options() -> ort.SessionOptions:
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = QUIET
+    # No arena: what a run allocated goes back when it ends, so a model that filled memory
+    # once does not keep it for the rest of a dashboard's life.
+    options.enable_cpu_mem_arena = False
     return options
+
+
+def _wait_through_interrupts(done: threading.Event) -> None:
+    """Wait for `done` (a terminated run ends within milliseconds), through more Ctrl-Cs."""
+    while True:
+        try:
+            if done.wait(timeout=0.1):
+                return
+        except KeyboardInterrupt:
+            continue
+
+
+def run_limited(
+    session: ort.InferenceSession, outputs: list[str], feeds: dict[str, Any]
+) -> list[Any]:
+    """`session.run` in a worker thread under run_seconds(); onnxruntime's terminate flag
+    ends it at the limit, and on Ctrl-C or any exception in the waiting thread, which a
+    run in the calling thread could not notice until the run returned."""
+    limit = run_seconds()
+    options = ort.RunOptions()
+    options.log_severity_level = QUIET
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["value"] = session.run(outputs, feeds, options)
+        except Exception as exc:  # onnxruntime's own error types
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    deadline = time.monotonic() + limit
+    threading.Thread(target=work, name="cgan-run", daemon=True).start()
+    try:
+        while not done.wait(timeout=min(0.25, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
+    finally:
+        if not done.is_set():  # the limit, or Ctrl-C while waiting: stop the run, and wait
+            options.terminate = True  # for it, so no thread is inside onnxruntime at exit
+            _wait_through_interrupts(done)
+    if "value" in outcome:
+        return outcome["value"]
+    if time.monotonic() >= deadline:
+        raise InferenceError(
+            f"the model ran for more than {limit:g} s and was stopped ({RUN_SECONDS_ENV} "
+            "sets the limit)"
+        )
+    raise InferenceError(f"the model failed to run: {first_line(outcome.get('error'))}")
 
 
 def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:

@@ -31,8 +31,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
-from cgan.common.files import write_text_atomic
-from cgan.common.images import centre_crop_resize, is_image_file
+from cgan.common.files import resolves_inside, write_text_atomic
+from cgan.common.images import MAX_SOURCE_PIXELS, centre_crop_resize, is_image_file
 from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.records import RecordsWriter
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from cgan.scraping.merge import Merge
 
 REPORT_NAME = "report.json"
-MAX_SOURCE_PIXELS = 80_000_000
 MARKER = "cgan-scrape build"
 
 
@@ -139,6 +138,8 @@ def _build_class(
     suffix = ".png" if options.fmt == "png" else ".jpg"
     for path in paths:
         try:
+            if not resolves_inside(path, path.parent.parent):  # src/<label>/<file>
+                raise ValueError("link_out_of_src")
             image = square_image(path, options.size, options.allow_upscale)
         except ValueError as exc:
             report.rejected[str(exc)] += 1

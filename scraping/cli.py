@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cgan.common.cli import (
     OneLineArgumentParser,
+    image_side,
     non_negative_float,
     open_fraction,
     positive_int,
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with several --src: near-duplicate threshold in bits across them, -1 to "
         "disable (default 6, the crawl's)",
     )
-    parser.add_argument("--size", type=positive_int, default=64, help="side in px (default 64)")
+    parser.add_argument("--size", type=image_side, default=64, help="side in px (default 64)")
     parser.add_argument(
         "--min-per-class",
         type=positive_int,

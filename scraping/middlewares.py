@@ -93,8 +93,9 @@ class UrlGuardMiddleware:
 
     Search API pages (`meta[API_PAGE]`) only get the scheme check: their URLs come from
     the operator's settings, not from strangers, and the tests serve them from
-    127.0.0.1. ALLOW_PRIVATE_ADDRESSES = True turns the address check off for everything
-    (a local mirror, the tests' fake APIs).
+    127.0.0.1. A redirect from an API page is checked like any other request: its target
+    is the server's choice. ALLOW_PRIVATE_ADDRESSES = True turns the address check off for
+    everything (a local mirror, the tests' fake APIs).
 
     DNS: a host name is resolved through the reactor's own resolver, not a separate
     `socket.getaddrinfo`. It runs in the reactor's thread pool (no blocking), bounded by
@@ -146,7 +147,9 @@ class UrlGuardMiddleware:
     async def refusal(self, request: Request) -> str | None:
         """Why `request` must not be sent, or None."""
         why = scheme_refusal(request.url)
-        if why is not None or self.allow_private or request.meta.get(API_PAGE):
+        # An API page's own URL is the operator's; where it redirects to is the server's say.
+        operators = request.meta.get(API_PAGE) and not request.meta.get("redirect_urls")
+        if why is not None or self.allow_private or operators:
             return why
         host = urlparse_cached(request).hostname or ""
         if ip_literal(host) is not None:

@@ -20,6 +20,7 @@ from cgan.common.cli import (
 from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
 from cgan.training.config import (
+    BEST_FIGURES,
     PRESETS,
     SMALL_DATA_PER_CLASS,
     TrainConfig,
@@ -101,6 +102,11 @@ OPTION_FIELDS = {
     "freeze_d_blocks": "freeze_d_blocks",
     "checkpoint_every": "checkpoint_every",
     "keep_checkpoints": "keep_checkpoints",
+    "eval_every": "eval_every",
+    "eval_samples": "eval_samples",
+    "eval_reference": "eval_reference",
+    "keep_best": "keep_best",
+    "plateau_evaluations": "plateau_evaluations",
 }
 
 
@@ -248,6 +254,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-every", type=positive_int, help="steps between metric records")
     parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
     parser.add_argument("--keep-checkpoints", type=positive_int, help="how many to keep")
+    measured = parser.add_argument_group("quality figures during training")
+    measured.add_argument(
+        "--eval-every",
+        type=non_negative_int,
+        metavar="N",
+        help="measure the EMA generator every N steps (a checkpoint is saved there too) and "
+        "write its figures to metrics.jsonl: the judge's on CIFAR-10's classes, the probe "
+        "judge's and ImageNet features' on any other class folder (0 = off)",
+    )
+    measured.add_argument(
+        "--eval-samples", type=positive_int, metavar="K", help="images per class (default 100)"
+    )
+    measured.add_argument(
+        "--eval-reference",
+        metavar="FOLDER",
+        help="real images to compare with, a class folder such as the validation split "
+        "(default: the training data)",
+    )
+    measured.add_argument(
+        "--keep-best",
+        choices=BEST_FIGURES,
+        help="keep the best measured snapshot in RUN/best/ (cgan-export --checkpoint best)",
+    )
+    measured.add_argument(
+        "--plateau-evaluations",
+        type=positive_int,
+        metavar="K",
+        help="warn at the end when the --keep-best figure has not improved for K "
+        "evaluations (default 5)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 

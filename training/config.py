@@ -75,6 +75,14 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    # Quality figures of the EMA generator every eval_every steps (0 = off), eval_samples
+    # per class against eval_reference (a class folder; "" = the training data), into
+    # metrics.jsonl (training/snapshots.py); keep_best keeps the best snapshot by one figure.
+    eval_every: int = 0
+    eval_samples: int = 100
+    eval_reference: str = ""
+    keep_best: str = ""
+    plateau_evaluations: int = 5  # warn when the figure has not improved for this many
     samples_per_class: int = 8
     synthetic_classes: int = 10
     synthetic_per_class: int = 200
@@ -101,6 +109,10 @@ class TrainConfig:
         if self.lr_decay_steps == 0 or step <= self.lr_decay_start:
             return 1.0
         return max(0.0, 1.0 - (step - self.lr_decay_start) / self.lr_decay_steps)
+
+    def is_snapshot(self, step: int) -> bool:
+        """Whether step is measured (eval_every); every worker saves a checkpoint there."""
+        return self.eval_every > 0 and step > 0 and step % self.eval_every == 0
 
     @property
     def final_step(self) -> int:
@@ -162,6 +174,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         log_every=50,
         checkpoint_every=1000,
         keep_checkpoints=2,
+        # The judge's figures at every checkpoint, the best (by Fréchet distance) kept:
+        # about 2% of the training's CPU time (docs/results/README.md).
+        eval_every=1000,
+        keep_best="fd",
     ),
     # The same recipe at the published GPU scale of SNGAN/BigGAN on CIFAR-10 (G 256 / D 128,
     # two D steps, batch 64, a slower EMA). Not run on these CPU-only machines.
@@ -183,6 +199,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         log_every=100,
         checkpoint_every=2000,
         keep_checkpoints=3,
+        eval_every=2000,
+        keep_best="fd",
     ),
     # About a minute on a 2-core CPU: the synthetic shapes, a complete run directory.
     "smoke": dict(
@@ -221,7 +239,11 @@ PRESETS["small-data"] = {
     "diffaugment": "translation,color,cutout",
     "imagenet_projected": True,
     "checkpoint_every": 100,
+    "eval_every": 200,  # 300 images through the ImageNet network: about 2.5% of training
 }
+
+# The figures --keep-best can rank snapshots by (cgan.evaluation.snapshot.FIGURES).
+BEST_FIGURES = ("fd", "accuracy", "precision", "recall")
 
 # The shipped model's run in a source checkout: the small-data recipe starts from it.
 SHIPPED_RUN = Path(__file__).resolve().parents[1] / "training" / "longrun" / "cifar10"
@@ -267,6 +289,9 @@ def make_config(preset: str, overrides: dict[str, Any]) -> TrainConfig:
     # the dcgan baseline (asking for both by name is still refused by validate_config).
     if values["arch"] != "sngan" and "aux_weight" not in overrides:
         values["aux_weight"] = 0.0
+    # --eval-every 0 turns the preset's measuring off, and with it the best it would keep.
+    if values.get("eval_every") == 0 and "keep_best" not in overrides:
+        values["keep_best"] = ""
     return TrainConfig(**values)
 
 
@@ -308,6 +333,8 @@ _POSITIVE_INTS = {
     "samples_per_class": 64,
     "synthetic_classes": 1000,
     "synthetic_per_class": 100_000,
+    "eval_samples": 10_000,
+    "plateau_evaluations": 10_000,
 }
 
 
@@ -341,7 +368,14 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
     for name, limit in _POSITIVE_INTS.items():
         if not 1 <= getattr(config, name) <= limit:
             raise bad(name, f"must be between 1 and {limit}")
-    for name in ("d_pretrain_steps", "seed", "lr_decay_start", "lr_decay_steps", "freeze_d_blocks"):
+    for name in (
+        "d_pretrain_steps",
+        "seed",
+        "lr_decay_start",
+        "lr_decay_steps",
+        "freeze_d_blocks",
+        "eval_every",
+    ):
         if getattr(config, name) < 0:
             raise bad(name, "must not be negative")
     for name in ("aux_weight", "aux_g_scale", "cpu_minutes"):
@@ -385,6 +419,10 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
         raise bad("diffaugment", f"unknown policy {', '.join(unknown)}; choose from {choices}")
     if config.preset not in PRESETS:
         raise bad("preset", f"choose one of {', '.join(PRESETS)}")
+    if config.keep_best and config.keep_best not in BEST_FIGURES:
+        raise bad("keep_best", f"choose one of {', '.join(BEST_FIGURES)}")
+    if config.keep_best and not config.eval_every:
+        raise bad("keep_best", "needs eval_every (--eval-every N): the best is measured")
 
 
 def check_resumable(saved: TrainConfig, requested: dict[str, Any]) -> None:

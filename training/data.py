@@ -18,7 +18,14 @@ from PIL import Image, UnidentifiedImageError
 
 from cgan.common.cli import first_line
 from cgan.common.errors import TrainingError
-from cgan.common.images import IMAGE_SUFFIXES, centre_crop_resize, fit_to_resolution, is_image_file
+from cgan.common.files import resolves_inside
+from cgan.common.images import (
+    IMAGE_SUFFIXES,
+    MAX_SOURCE_PIXELS,
+    centre_crop_resize,
+    fit_to_resolution,
+    is_image_file,
+)
 from cgan.common.records import MANIFEST_NAME, RecordManifest, read_manifest
 
 
@@ -142,26 +149,38 @@ def find_images(root: Path) -> dict[str, list[Path]]:
         raise TrainingError(f"data folder {root} does not exist")
     if not root.is_dir():
         raise TrainingError(f"data folder {root} is not a directory")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = [folder for folder in folders if resolves_inside(folder, root)]
     if not classes:
         raise TrainingError(
             f"data folder {root} has no class folders (expected {root}/<label>/*.jpg)"
         )
-    found = {}
+    found, outside = {}, len(folders) - len(classes)  # class folders linked out of the dataset
     for folder in classes:
         files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+        inside = [p for p in files if resolves_inside(p, root)]
+        if files and not inside:
+            raise TrainingError(
+                f"class folder {folder} holds only links to files outside {root}: copy them in"
+            )
+        outside, files = outside + len(files) - len(inside), inside
         if not files:
             raise TrainingError(
                 f"class folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         found[folder.name] = files
+    if outside:
+        print(f"skipped {outside} link(s) to folders or files outside {root}", file=sys.stderr)
     return found
 
 
 def decode_image(path: Path, resolution: int) -> np.ndarray | None:
-    """A uint8 [resolution, resolution, 3] centre crop, or None for an unreadable file."""
+    """A uint8 [resolution, resolution, 3] centre crop, or None for an unreadable file or
+    one of more than MAX_SOURCE_PIXELS (told by its header, before any decoding)."""
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_SOURCE_PIXELS:
+                return None
             return np.asarray(centre_crop_resize(image, resolution))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None

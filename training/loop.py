@@ -18,9 +18,10 @@ from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
 from cgan.training.data import LabelledImages, RecordSet, load_dataset
-from cgan.training.pipeline import training_dataset
+from cgan.training.pipeline import LABEL_OUT_OF_RANGE, training_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
 from cgan.training.runtime import GracefulStop, choose_strategy, describe
+from cgan.training.snapshots import SnapshotEvaluator
 from cgan.training.trainer import GANTrainer
 from cgan.training.transfer import initialise_from, open_source
 
@@ -132,6 +133,9 @@ def train(
         config.init_source = transfer_from.describe()
     if announce and chief:
         print(f"cgan-train: {announce}", file=sys.stderr)
+    # Before anything is written: a bad reference is one line, and the real side's
+    # figures are ready before the first step.
+    evaluator = SnapshotEvaluator(config, run, data) if config.eval_every and chief else None
     if chief:
         run.create()
         save_config(config, run.root)
@@ -206,11 +210,27 @@ def train(
             )
         return path
 
-    trainer.apply_learning_rates(start_step)
-    with GracefulStop() as stop:
-        while int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested:
-            trainer.pretrain_step_fn(iterator)
+    def evaluate(step: int, checkpoint: str | None) -> None:
+        """Measure the snapshot just saved; its CPU time is not the training's."""
+        started = time.process_time()
+        if progress:
+            print(f"cgan-train: measuring step {step}", file=sys.stderr, flush=True)
+        record = evaluator.evaluate(
+            step, epoch_of(), clock.total / 60.0, checkpoint, trainer.generate
+        )
+        clock.exclude(time.process_time() - started)
+        if progress:
+            print(f"cgan-train: {evaluator.line(record)}", file=sys.stderr, flush=True)
 
+    trainer.apply_learning_rates(start_step)
+    if (
+        evaluator
+        and restored
+        and config.is_snapshot(start_step)
+        and not evaluator.measured(start_step)
+    ):
+        evaluate(start_step, restored)  # killed during this evaluation: measure it now
+    with GracefulStop() as stop:
         bar = Progress(
             "cgan-train",
             config.final_step,
@@ -224,6 +244,10 @@ def train(
         checkpoint, saved_step = restored, (start_step if restored else None)
         finished = False  # False while a step may have failed half-way through a collective
         try:
+            while (
+                int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested
+            ):
+                trainer.pretrain_step_fn(iterator)
             while step < config.final_step and not clock.stop_agreed(stop.requested, cpu_budget):
                 trainer.apply_learning_rates(step)
                 step_started = time.perf_counter()
@@ -239,10 +263,14 @@ def train(
                 if epoch > last_epoch:
                     sample(run.sample_grid(epoch))
                     last_epoch = epoch
-                if step % config.checkpoint_every == 0:
+                # Every worker saves at a snapshot (a save is collective); the chief measures.
+                snapshot = config.is_snapshot(step)
+                if step % config.checkpoint_every == 0 or snapshot:
                     checkpoint, saved_step = checkpoint_now(), step
                     if chief:
-                        save_loss_curve(run.read_metrics(), run.loss_curve)
+                        save_loss_curve(run.training_records(), run.loss_curve)
+                if snapshot and evaluator:
+                    evaluate(step, checkpoint)
             finished = True
         except tf.errors.DataLossError as exc:  # a record whose bytes changed on disk
             reason = _reason(exc, ("corrupt", "crc", "truncat"))
@@ -251,6 +279,11 @@ def train(
                 "and continue with --resume"
             ) from None
         except tf.errors.OpError as exc:
+            if LABEL_OUT_OF_RANGE in str(exc.message):
+                raise TrainingError(
+                    f"damaged data in {config.data}: {LABEL_OUT_OF_RANGE} "
+                    f"(0..{len(config.labels) - 1}); write it again (cgan-prepare)"
+                ) from None
             if trainer.workers == 1:
                 raise
             raise TrainingError(
@@ -263,10 +296,13 @@ def train(
             if (finished or trainer.workers == 1) and saved_step != int(trainer.step.numpy()):
                 checkpoint = checkpoint_now()
             if chief:
-                save_loss_curve(run.read_metrics(), run.loss_curve)
+                save_loss_curve(run.training_records(), run.loss_curve)
                 sample(run.samples / "latest.png")
     if clock.total >= cpu_budget and progress and chief:
         print(f"the run has used its {config.cpu_minutes:g} CPU minutes", file=sys.stderr)
+    if evaluator and progress:
+        for line in evaluator.summary(clock.total / 60.0):
+            print(f"cgan-train: {line}", file=sys.stderr)
     return SessionResult(
         step=int(trainer.step.numpy()),
         epoch=epoch_of(),
@@ -291,6 +327,10 @@ class _CpuClock:
     @property
     def total(self) -> float:
         return self.before + time.process_time() - self.started + self.others
+
+    def exclude(self, seconds: float) -> None:
+        """Take CPU time spent on something else than training (an evaluation) off."""
+        self.before -= seconds
 
     def stop_agreed(self, signal_number: int | None, cpu_budget: float) -> bool:
         """Whether to stop before the next step: a signal or the budget, on any worker."""

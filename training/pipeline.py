@@ -60,6 +60,9 @@ def make_dataset(
     )
 
 
+LABEL_OUT_OF_RANGE = "a record label is outside the classes of records.json"
+
+
 def make_record_dataset(
     manifest: RecordManifest,
     batch_size: int,
@@ -91,6 +94,7 @@ def make_record_dataset(
     shards = len(manifest.shards)
     window = min(shuffle_buffer, count)
     side = manifest.resolution
+    classes = tf.constant(len(manifest.names), tf.int32)
 
     def epoch_records(epoch: tf.Tensor) -> tf.data.Dataset:
         epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
@@ -121,10 +125,20 @@ def make_record_dataset(
     def decode(records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         pixels = tf.io.decode_raw(records, tf.uint8)[:, LABEL_BYTES:]
         images = tf.reshape(pixels, [batch_size, side, side, 3])
-        labels = tf.io.decode_raw(
-            tf.strings.substr(records, 0, LABEL_BYTES), tf.int32, little_endian=True
+        labels = tf.reshape(
+            tf.io.decode_raw(
+                tf.strings.substr(records, 0, LABEL_BYTES), tf.int32, little_endian=True
+            ),
+            [batch_size],
         )
-        return tf.cast(images, tf.float32) / 127.5 - 1.0, tf.reshape(labels, [batch_size])
+        # A record's checksum proves its bytes unchanged, not its label valid.
+        checks = [
+            tf.debugging.assert_non_negative(labels, message=LABEL_OUT_OF_RANGE),
+            tf.debugging.assert_less(labels, classes, message=LABEL_OUT_OF_RANGE),
+        ]
+        with tf.control_dependencies(checks):
+            labels = tf.identity(labels)
+        return tf.cast(images, tf.float32) / 127.5 - 1.0, labels
 
     options = tf.data.Options()
     options.deterministic = True

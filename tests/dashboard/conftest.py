@@ -33,6 +33,19 @@ class Served(NamedTuple):
     filename: str | None
 
 
+def _measured_study(folder: Path) -> None:
+    """Two real tiny runs that measured themselves (--eval-every, --keep-best fd), one folder
+    down as a study's variants are, to overlay and compare."""
+    from cgan.training.loop import train
+    from tests.training.helpers import tiny_config
+
+    for name, lr in (("slow", 1e-4), ("fast", 1e-3)):
+        config = tiny_config(
+            steps=8, eval_every=2, eval_samples=4, keep_best="fd", g_lr=lr, d_lr=lr
+        )
+        train(config, folder / name, resume=False, progress=False)
+
+
 @pytest.fixture(scope="session")
 def dashboard_files(tiny_runs, exported_model, tmp_path_factory) -> DashboardFiles:
     root = tmp_path_factory.mktemp("dashboard")
@@ -43,6 +56,7 @@ def dashboard_files(tiny_runs, exported_model, tmp_path_factory) -> DashboardFil
     shutil.copy(samples / "epoch_0001.png", samples / "epoch_0002.png")  # two epochs to slide
     (runs / "notes").mkdir()  # a folder that is not a run
     (runs / "notes" / "readme.txt").write_text("not a run\n")
+    _measured_study(runs / "study")
     models = root / "models"
     (models / "more").mkdir(parents=True)
     shutil.copy(exported_model, models / "tiny.onnx")

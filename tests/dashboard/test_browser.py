@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,17 +61,18 @@ def _launcher() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "cgan.dashboard.launch"]
 
 
-@pytest.fixture
-def server(dashboard_files, tmp_path) -> Iterator[str]:
+@contextmanager
+def _serve(dashboard_files, tmp_path, extra_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """The app served by the launcher from a working folder with no .streamlit/config.toml
-    (so the launcher's defaults make it headless) that holds a file no upload may read."""
+    (so the launcher's defaults make it headless) that holds a file no upload may read;
+    yields its URL and the server's process id."""
     workdir = tmp_path / "server-cwd"
     workdir.mkdir()
     (workdir / "secret.txt").write_bytes(SECRET)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "streamlit.log"
-    env = {**os.environ, **dashboard_files.env()}
+    env = {**os.environ, **dashboard_files.env(), **extra_env}
     command = [
         *_launcher(),
         "--server.address",
@@ -86,7 +88,7 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
         )
     try:
         _wait_healthy(url, process, log)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -97,17 +99,29 @@ def server(dashboard_files, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(server) -> Iterator:
-    """A Chromium page on the served app."""
+def server(dashboard_files, tmp_path) -> Iterator[str]:
+    with _serve(dashboard_files, tmp_path, {}) as (url, _):
+        yield url
+
+
+@contextmanager
+def _browser_page(url: str) -> Iterator:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.goto(server)
+            page.goto(url)
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(server) -> Iterator:
+    """A Chromium page on the served app."""
+    with _browser_page(server) as page:
+        yield page
 
 
 def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
@@ -173,3 +187,71 @@ def test_hostile_upload_in_chromium(page, tmp_path):
     page.get_by_text("Shipped model", exact=True).click()  # back to a good model
     page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _settled(page) -> None:
+    """Wait until the app has finished the rerun a click started."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def test_training_page_overlays_two_measured_runs_in_chromium(page, tmp_path):
+    """The Training page with two runs that measured themselves, one overlaid on the other:
+    the quality and loss charts draw, the best snapshot's export command is shown."""
+    page.get_by_role("link", name="Training").click()
+    page.get_by_text("Loss curves").wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Run in").click()
+    page.get_by_role("option", name="study/slow").click()
+    page.get_by_text("Best snapshot of study/slow").wait_for()
+    page.locator('[data-testid="stMultiSelect"]').click()
+    page.get_by_role("option", name="study/fast").click()
+    page.keyboard.press("Escape")
+    _settled(page)
+    page.get_by_text("CPU-hours", exact=True).click()
+    _settled(page)
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    page.wait_for_function(
+        '() => document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, '
+        '[data-testid="stVegaLiteChart"] svg.marks\').length >= 7'
+    )
+    assert charts.count() == 7  # four quality figures, three loss charts
+    page.get_by_text("--checkpoint best").wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_role("alert").count() == 0
+    chosen = page.locator('[data-testid="stMultiSelect"]').inner_text()
+    assert "study/fast" in chosen
+
+    screenshot = tmp_path / "dashboard-training.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    print(f"screenshot: {screenshot}")
+    assert screenshot.stat().st_size > 20_000
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_uploaded_model_that_never_ends_gives_back_the_core(dashboard_files, tmp_path):
+    """An upload whose graph loops for ever: the load probe is stopped at the run limit
+    (CGAN_RUN_SECONDS=2 here), the page says so in one line, and once the page is closed
+    the server's CPU time stands still (no run left spinning)."""
+    looping = tmp_path / "loop.onnx"
+    looping.write_bytes(hostile_model(loop_trips=2**62).SerializeToString())
+    with _serve(dashboard_files, tmp_path, {"CGAN_RUN_SECONDS": "2"}) as (url, pid):
+        with _browser_page(url) as page:
+            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+            page.get_by_text("Upload", exact=True).click()
+            upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+            upload.set_input_files(str(looping))
+            alert = page.get_by_role("alert").filter(has_text="ran for more than 2 s")
+            alert.wait_for()
+            message = alert.inner_text().strip().splitlines()[-1]  # after the icon's name
+            assert message.startswith("loop.onnx: the model ran for more than 2 s"), message
+            assert page.locator('[data-testid="stException"]').count() == 0
+        time.sleep(2)
+        before = _cpu_seconds(pid)
+        time.sleep(5)
+        spent = _cpu_seconds(pid) - before
+        assert spent < 1.0, f"the server used {spent:.1f} CPU-s in 5 s after the page closed"

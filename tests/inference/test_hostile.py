@@ -9,14 +9,17 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from onnx import TensorProto
 
 from cgan.common.errors import InferenceError
 from cgan.inference.generator import ImageGenerator, noise_for_seed
@@ -31,9 +34,11 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def infer_limited(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def infer_limited(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """cgan-infer in a subprocess with a memory cap and a time limit (a hang fails)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "cgan.inference.cli", *args],
         cwd=cwd,
@@ -77,7 +82,31 @@ HOSTILE_MODELS = {
     "Infinity ema_decay": (dict(metadata={"ema_decay": "Infinity"}), "ema_decay"),
     "boolean image_size": (dict(metadata={"image_size": "true"}), "image_size metadata"),
     "metadata not JSON": (dict(metadata={"arch": "{"}), "not valid JSON"),
+    "string output": (dict(output_type=TensorProto.STRING), "output type tensor(string)"),
+    "double output": (dict(output_type=TensorProto.DOUBLE), "output type tensor(double)"),
 }
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (dict(nan_from_label_1=True), "NaN or infinite values"),
+        (dict(fails_from_label_1=True), "the model failed to run"),
+    ],
+)
+def test_a_model_that_fails_at_run_time_is_one_line_and_writes_nothing(tmp_path, options, fragment):
+    """Label 0 (the load probe) works, label 1 gives NaN pixels or fails inside onnxruntime:
+    one line from the project (none of onnxruntime's own log lines), and no black image."""
+    model = save(hostile_model(**options), tmp_path / "model.onnx")
+    work = tmp_path / "work"
+    work.mkdir()
+    before = files_under(tmp_path)
+    result = infer_limited("--label", "1", "-o", "out.png", "--model", str(model), cwd=work)
+    assert_refused(result, fragment)
+    assert "onnxruntime:" not in result.stderr and "\x1b[" not in result.stderr
+    assert files_under(tmp_path) == before
+    fine = infer_limited("--label", "0", "-o", "ok.png", "--model", str(model), cwd=work)
+    assert fine.returncode == 0, fine.stderr
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_MODELS))
@@ -109,6 +138,52 @@ def test_cgan_infer_refuses_hostile_model(tmp_path, case):
     )
     assert_refused(result, fragment)
     assert files_under(tmp_path) == before  # nothing written, inside or outside
+
+
+def test_a_model_that_never_ends_is_stopped_at_the_run_limit(tmp_path):
+    """A Loop of 2**62 trips in a model of a few hundred bytes: stopped by onnxruntime's
+    terminate flag at CGAN_RUN_SECONDS, one line, nothing written."""
+    model = save(hostile_model(loop_trips=2**62), tmp_path / "loop.onnx")
+    assert model.stat().st_size < 2_000
+    work = tmp_path / "work"
+    work.mkdir()
+    started = time.monotonic()
+    result = infer_limited(
+        "--label", "0", "-o", "x.png", "--model", str(model), cwd=work,
+        env={"CGAN_RUN_SECONDS": "1"},
+    )  # fmt: skip
+    assert_refused(result, "ran for more than 1 s and was stopped")
+    assert time.monotonic() - started < 20
+    assert not any(work.iterdir())
+    bounded = infer_limited(
+        "--label", "0", "-o", "x.png", "--model",
+        str(save(hostile_model(loop_trips=1000), tmp_path / "short.onnx")), cwd=work,
+    )  # fmt: skip
+    assert bounded.returncode == 0, bounded.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_end_a_model_that_never_ends(tmp_path, stop):
+    """Inside the endless run (the default limit is a minute away), Ctrl-C is one line and
+    exit 130, SIGTERM ends the process, both within seconds."""
+    model = save(hostile_model(loop_trips=2**62), tmp_path / "loop.onnx")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cgan.inference.cli", "--label", "0", "--model", str(model)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # imports, the session, then the load probe's endless run
+    assert process.poll() is None
+    sent = time.monotonic()
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and err.strip() == "cgan-infer: interrupted", err
+    else:
+        assert process.returncode == -signal.SIGTERM and "Traceback" not in err
 
 
 def test_upload_cannot_read_files_through_external_data(tmp_path, monkeypatch):
@@ -165,6 +240,15 @@ def small_model(tmp_path_factory) -> Path:
         (["--label", "class1", "--seed", "-3"], "must not be negative"),
         (["--label", "class1", "--seed", "4294967295", "--n", "2"], "largest seed"),
         (["--label", "class1", "--scale", "33"], "between 1 and 32"),
+        # Encoders' own limits, checked before encoding (16,383 px for WebP, 65,500 for JPEG).
+        (
+            ["--label", "class1", "--seeds", "0-19", "--grid", "--scale", "32", "-o", "g.webp"],
+            "larger than webp allows (16,383 px a side)",
+        ),
+        (
+            ["--label", "class1", "--seeds", "0-63", "--grid", "--scale", "32", "-o", "g.jpg"],
+            "larger than jpg allows (65,500 px a side)",
+        ),
         # Digits of other scripts, and numbers too long for int(), are no indices or seeds.
         (["--label", "\u00b2"], "unknown label"),
         (["--label", "\u0663"], "unknown label"),

@@ -29,7 +29,10 @@ from tests.scraping.fake_apis import encode, make_image, make_jpeg, truncated
         (["--labels", "cat", "--bogus"], "unrecognized arguments"),
         (["build", "--src", "/nonexistent/scraped", "--out", "x"], "does not exist"),
         (["build", "--out", "x"], "--src"),
-        (["build", "--src", ".", "--out", "x", "--size", "-4"], "must be at least 1"),
+        (["build", "--src", ".", "--out", "x", "--size", "-4"], "must be 1 to 4096"),
+        (["build", "--src", ".", "--out", "x", "--size", "100000"], "must be 1 to 4096"),
+        (["build", "--src", ".", "--out", "x", "--size", "\u0663"], "expected a whole number"),
+        (["--labels", "cat", "--limit", "9" * 5000], "expected a whole number"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, args, expected, tmp_path):
@@ -169,3 +172,26 @@ def test_class_folders_that_cannot_be_labels_are_refused_before_the_build(cli, t
     assert result.returncode == 2
     assert "appears twice" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_links_out_of_the_crawl_are_skipped_and_reported(tmp_path):
+    """A linked file or class folder that leaves --src is never read into the dataset; a
+    link within the crawl is an ordinary image."""
+    src = _scraped(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "pets").mkdir(parents=True)
+    for i in range(3):
+        (elsewhere / "pets" / f"p{i}.jpg").write_bytes(make_jpeg(50 + i, (160, 120)))
+    (src / "dog" / "stolen.jpg").symlink_to(elsewhere / "pets" / "p0.jpg")
+    (src / "dog" / "again.jpg").symlink_to(src / "dog" / "dog0.jpg")  # inside: fine
+    (src / "pets").symlink_to(elsewhere / "pets", target_is_directory=True)
+    out = tmp_path / "data-32"
+    reports = build_dataset(BuildOptions(src=src, out=out, size=32, min_per_class=1))
+    assert reports["dog"].rejected == {"link_out_of_src": 1}
+    assert sorted(p.name for p in (out / "dog").iterdir()) == [
+        "again.png", "dog0.png", "dog1.png", "dog2.png"
+    ]  # fmt: skip
+    assert reports["pets"].rejected == {"link_out_of_src": 3} and reports["pets"].dropped
+    assert not (out / "pets").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert report["classes"]["dog"]["reasons"] == {"link_out_of_src": 1}

@@ -170,11 +170,13 @@ def test_address_refusal_checks_every_address():
 # --- redirects go through the same check ---------------------------------------------------------
 
 
-def _redirect(url: str, location: str) -> tuple[Request, Request | Response]:
+def _redirect(
+    url: str, location: str, meta: dict | None = None
+) -> tuple[Request, Request | Response]:
     """What Scrapy's RedirectMiddleware makes of a 302 from `url` to `location`."""
     middleware = RedirectMiddleware(Settings())
     middleware.crawler = SimpleNamespace(spider=None)  # only read for handle_httpstatus_list
-    request = Request(url)
+    request = Request(url, meta=meta or {})
     response = Response(url, status=302, headers={"Location": location}, request=request)
     return request, middleware.process_response(request, response)
 
@@ -193,6 +195,24 @@ def test_redirect_to_a_private_address_is_refused(location, expected):
     why = Guard().refusal(redirected)
     assert why is not None and why.startswith(f"redirect to {redirected.url}: ")
     assert expected in why
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("http://internal.example/admin", "internal.example resolves to 10.0.0.7"),
+    ],
+)
+def test_a_redirect_from_an_api_page_gets_the_address_check(location, expected):
+    """The API page's own URL is the operator's; the server chose where it redirects."""
+    page = "http://127.0.0.1:8080/openverse/v1/images/?q=cat"
+    _, redirected = _redirect(page, location, {API_PAGE: True})
+    assert isinstance(redirected, Request) and redirected.meta.get(API_PAGE)
+    why = Guard().refusal(redirected)
+    assert why is not None and expected in why
+    _, public = _redirect(page, "https://cdn.example/v1/images/?q=cat", {API_PAGE: True})
+    assert Guard().refusal(public) is None
 
 
 def test_redirect_to_a_public_address_is_followed():

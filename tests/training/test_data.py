@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -72,11 +74,11 @@ def test_shared_cifar10_loads_a_few_batches(cifar10_dir, tmp_path):
     pytest.importorskip("tensorflow")
     from cgan.training.pipeline import make_dataset
 
-    # A few images per class, linked rather than copied, keep the test fast.
+    # A few images per class keep the test fast (copies: links out of a dataset are skipped).
     for class_dir in sorted((cifar10_dir / "test").iterdir()):
         (tmp_path / class_dir.name).mkdir()
         for image in sorted(class_dir.glob("*.jpg"))[:20]:
-            (tmp_path / class_dir.name / image.name).symlink_to(image)
+            shutil.copyfile(image, tmp_path / class_dir.name / image.name)
     data = load_dataset(str(tmp_path), 32)
     assert data.names == CIFAR10_LABELS  # sorted folder names: the canonical order
     batches = list(make_dataset(data.images, data.labels, 16, seed=0).take(3))
@@ -106,3 +108,38 @@ def test_pipeline_resumes_at_any_position():
     per_epoch = [np.bincount(stream[e * 21 : (e + 1) * 21], minlength=3) for e in range(2)]
     assert all(counts.tolist() == [7, 7, 7] for counts in per_epoch)
     assert not np.array_equal(stream[:21], stream[21:42])  # reshuffled each epoch
+
+
+def test_links_out_of_the_data_folder_are_not_read(tmp_path, capsys):
+    """A linked file or class folder leaving the dataset is skipped with a note; a link
+    within it is an ordinary image."""
+    from cgan.training.data import load_folder
+
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    for label, colour in (("red", (200, 0, 0)), ("blue", (0, 0, 200))):
+        for i in range(2):
+            write_image(root / label / f"{i}.png", colour)
+    write_image(elsewhere / "secret" / "s.png", (0, 200, 0))
+    (root / "red" / "stolen.png").symlink_to(elsewhere / "secret" / "s.png")
+    (root / "red" / "twin.png").symlink_to(root / "red" / "0.png")
+    (root / "secret").symlink_to(elsewhere / "secret", target_is_directory=True)
+    data = load_folder(root, 8)
+    assert data.names == ["blue", "red"] and data.class_counts() == {"blue": 2, "red": 3}
+    assert not (data.images[..., 1] > 100).any()  # nothing green came in
+    assert "skipped 2 link(s) to folders or files outside" in capsys.readouterr().err
+
+
+def test_an_image_too_large_to_decode_is_skipped_from_its_header(tmp_path):
+    """13,000 x 13,000 pixels (a 1-bit PNG of a few kB, valid: decoded, it would take
+    about 500 MB as RGB): skipped as unreadable, told by its header."""
+    from PIL import Image
+
+    from cgan.training.data import decode_image, load_folder
+
+    big = tmp_path / "data" / "a" / "big.png"
+    big.parent.mkdir(parents=True)
+    Image.new("1", (13_000, 13_000)).save(big)
+    write_image(tmp_path / "data" / "a" / "small.png")
+    assert decode_image(big, 32) is None
+    data = load_folder(tmp_path / "data", 32)
+    assert len(data) == 1 and data.skipped == [str(big)]

@@ -331,3 +331,29 @@ def test_prepare_offers_the_trainable_resolutions_without_importing_keras():
     probe = "import sys, cgan.training.prepare; print('keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("label", [7, -1])
+def test_a_record_with_a_valid_checksum_and_a_label_out_of_range_is_one_line(
+    tmp_path, capsys, label
+):
+    """The bytes are what the writer framed (the CRC holds), the label is not a class: the
+    stream refuses it in one line instead of a traceback (7) or silent training (-1)."""
+    pytest.importorskip("tensorflow")
+    from cgan.common.records import masked_crc32c, payload_bytes
+    from cgan.training.cli import main
+
+    folder = tmp_path / "rec"
+    _write(folder, side=32)
+    payload = payload_bytes(32)
+    for shard in folder.glob("shard-*.tfrecord"):
+        data = bytearray(shard.read_bytes())
+        data[12:16] = np.int32(label).astype("<i4").tobytes()  # the first record's label
+        crc = masked_crc32c(bytes(data[12 : 12 + payload]))
+        data[12 + payload : 16 + payload] = np.uint32(crc).astype("<u4").tobytes()
+        shard.write_bytes(bytes(data))
+    argv = ["--preset", "smoke", "--data", str(folder), "--run-dir", str(tmp_path / "r")]
+    code = main([*argv, "--steps", "30", "--batch-size", "8", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err, err
+    assert "a record label is outside the classes of records.json (0..3)" in err
