@@ -24,7 +24,9 @@ CIFAR10_DCGAN := --arch dcgan --data $(SHARED_CIFAR10) --batch-size 64 --ema-dec
   --seed 0 --quiet --g-channels 64 --d-channels 64 --g-lr 2e-4 --d-lr 2e-4 \
   --beta1 0.5 --beta2 0.999 --checkpoint-every 2000
 # The shipped model's training accumulates across sessions: its full state is in the repo.
-LONGRUN := training/longrun/cifar10
+# Since 2026-12-06 it is the projected-discriminator branch of training/longrun/cifar10
+# (from that run's step 39,250; docs/results/longrun-branches.md).
+LONGRUN := training/longrun/cifar10-projected
 # make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
 STUDY_MINUTES ?= 20
 # make own-classes-study: CPU-minutes per variant on three Imagenette classes
@@ -37,7 +39,7 @@ SIZE   ?= 64
 MIN_PER_CLASS ?= 50
 VAL_FRACTION ?= 0.2
 
-.PHONY: help train demo pipeline cifar10-models cifar10-baseline cifar10-baseline-eval cifar10-continue cifar10-ship recipe-study own-classes-study test lint bench export evaluate judge dashboard scrape dataset clean
+.PHONY: help train demo pipeline cifar10-models cifar10-baseline cifar10-baseline-eval cifar10-continue cifar10-ship recipe-study own-classes-study test test-fast lint bench export evaluate judge dashboard scrape dataset clean
 
 help:
 	@echo "make demo       generated/demo.png from the shipped CIFAR-10 model (base install, seconds)"
@@ -59,7 +61,8 @@ help:
 	@echo "make dataset    build OUT-SIZE (centre crop, resize) from OUT for make train DATA=..., and"
 	@echo "                OUT-val-SIZE, the held-out VAL_FRACTION=$(VAL_FRACTION) for cgan-eval --reference"
 	@echo "make dashboard  the Streamlit app (generate, explore, inspect, training runs)"
-	@echo "make test       run the test suite"
+	@echo "make test       run the test suite (what CI runs)"
+	@echo "make test-fast  the suite without its slow tests (trainings, browser, workers, wheel)"
 	@echo "make lint       ruff"
 	@echo "make export     export runs/RUN to models/RUN.onnx with its model card"
 	@echo "make judge      train the CIFAR-10 judge network used by make evaluate"
@@ -143,6 +146,9 @@ own-classes-study: $(VENV)/.installed-export $(VENV)/.installed-scrape
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.installed-all
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -68,7 +68,10 @@ _WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{0,40}\.?[0-9]{0,40}([eE][+-]?[0-9]{1,4})?|inf|nan)", re.I)
 
 
-def _converter(kind: type, accept: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
+def number_converter(
+    kind: type, accept: Callable[[Any], bool], requirement: str
+) -> Callable[[str], Any]:
+    """An argparse `type=` for int or float: ASCII digits only, then `accept` or one line."""
     what = "a whole number" if kind is int else "a number"
 
     def convert(text: str) -> Any:
@@ -90,11 +93,13 @@ def _converter(kind: type, accept: Callable[[Any], bool], requirement: str) -> C
     return convert
 
 
-positive_int = _converter(int, lambda v: v >= 1, "must be at least 1")
-non_negative_int = _converter(int, lambda v: v >= 0, "must not be negative")
-non_negative_float = _converter(float, lambda v: v >= 0, "must not be negative")
-positive_float = _converter(float, lambda v: v > 0, "must be positive")
+positive_int = number_converter(int, lambda v: v >= 1, "must be at least 1")
+non_negative_int = number_converter(int, lambda v: v >= 0, "must not be negative")
+non_negative_float = number_converter(float, lambda v: v >= 0, "must not be negative")
+positive_float = number_converter(float, lambda v: v > 0, "must be positive")
 # The side of a square image a command writes (the records format's limit too).
-image_side = _converter(int, lambda v: 1 <= v <= MAX_RESOLUTION, f"must be 1 to {MAX_RESOLUTION}")
+image_side = number_converter(
+    int, lambda v: 1 <= v <= MAX_RESOLUTION, f"must be 1 to {MAX_RESOLUTION}"
+)
 # A number strictly between 0 and 1, such as a decay rate.
-open_fraction = _converter(float, lambda v: 0 < v < 1, "must be between 0 and 1")
+open_fraction = number_converter(float, lambda v: 0 < v < 1, "must be between 0 and 1")

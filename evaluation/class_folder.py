@@ -26,7 +26,7 @@ from cgan.evaluation.imagenet_view import figures_from_predictions, imagenet_run
 from cgan.evaluation.metrics import accuracy
 from cgan.evaluation.probe import ProbeJudge
 from cgan.inference.generator import ImageGenerator
-from cgan.training.data import LabelledImages
+from cgan.training.labelled import LabelledImages
 
 FEATURE_SPACE = (
     "EfficientNet-Lite0 (ImageNet) pooled 1280-d features; images at the model's resolution, "

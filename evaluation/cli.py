@@ -232,7 +232,7 @@ def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
     resolution = args.resolution or 64
     generator = None
     if args.model is not None:  # bad input fails here, before the features take minutes
-        generator = ImageGenerator(args.model, provider="auto", batch_size=500)
+        generator = ImageGenerator(args.model, provider="auto")
         resolution = generator.info.image_size
         if args.resolution not in (None, resolution):
             raise EvaluationError(

@@ -163,7 +163,7 @@ def evaluate(
     shows each stage as it starts (the whole takes minutes on a CPU)."""
     view = imagenet or ImageNetView()
     # Bad input fails here, before minutes of work and before any progress line.
-    generator = None if real else ImageGenerator(source, provider="auto", batch_size=500)
+    generator = None if real else ImageGenerator(source, provider="auto")
     if real and not Path(source).is_dir():
         raise EvaluationError(f"--real {source} does not exist or is not a folder")
     stages = 4 + view.enabled + (inception_weights is not None)

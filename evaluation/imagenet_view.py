@@ -25,25 +25,22 @@ if TYPE_CHECKING:
 
 BATCH = 100
 _NO = (None, False, 0, "", "none", "false", "no")
+INDEPENDENT = "imagenet_independent"  # an exported model's extra: did D see the network?
 
 
 def imagenet_in_training(extra: dict[str, Any] | None) -> str | None:
     """Why the model is not independent of the ImageNet network, or None.
 
-    The hook for training code that feeds the network's features to a model (a projected
-    discriminator): record ``imagenet_independent: false`` in the export's ``extra``, or give
-    the option a name starting with ``imagenet`` in the training config (``config.toml``)."""
+    The exporter records ``imagenet_independent`` in the model's ``extra`` (false when its
+    discriminator read the network's features). Models exported before that key, and
+    training configs measured during training, are judged by ``imagenet_projected``."""
     extra = extra or {}
-    if extra.get("imagenet_independent") is False:
-        return "the model's metadata says imagenet_independent: false"
-    stack = [extra.get("training_config")]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                if str(key).lower().startswith("imagenet") and inner not in _NO:
-                    return f"its training config sets {key} = {inner!r}"
-                stack.append(inner)
+    if INDEPENDENT in extra:
+        if extra[INDEPENDENT] is False:
+            return "the model's metadata says imagenet_independent: false"
+        return None
+    if (extra.get("training_config") or {}).get("imagenet_projected") not in _NO:
+        return "its training config sets imagenet_projected = true"
     return None
 
 

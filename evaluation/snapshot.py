@@ -34,7 +34,7 @@ from cgan.evaluation.feature_cache import default_cache_dir
 from cgan.evaluation.imagenet_view import imagenet_in_training
 from cgan.evaluation.judge import Judge, load_judge, sidecar_path
 from cgan.inference.generator import noise_for_seed
-from cgan.training.data import LabelledImages
+from cgan.training.labelled import LabelledImages
 
 # noise [B, latent] float32, class indices [B] int32 -> images [B, H, W, 3] in [-1, 1]
 Generate = Callable[[np.ndarray, np.ndarray], np.ndarray]

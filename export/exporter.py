@@ -252,6 +252,9 @@ def _export(
             "parity_bound": PARITY_BOUND[precision],
             "training_cpu_hours": cpu_hours,
             "training_config": config.to_dict(),
+            # Read by cgan-eval: figures in the ImageNet network's features are independent
+            # only of a model whose discriminator never saw them.
+            "imagenet_independent": not config.imagenet_projected,
         },
     )
     attach_metadata(model, info)

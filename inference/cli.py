@@ -146,30 +146,23 @@ def _print_info(generator, as_json: bool) -> None:
         print(f"{key:20} {value if not isinstance(value, list) else ', '.join(value)}")
 
 
-def run(args: argparse.Namespace) -> dict:
-    from cgan.common.images import make_grid
-    from cgan.inference.default_model import default_model_path
-    from cgan.inference.generator import ImageGenerator
-    from cgan.inference.requests import check_request
-
-    started = time.perf_counter()
+def _check_options(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The labels asked for and the output format, or one line saying what is wrong:
+    everything checked before the model is loaded."""
     labels = _labels(args.label)
-    wants_images = bool(labels)
-    if not (wants_images or args.list_labels or args.info):
+    if not (labels or args.list_labels or args.info):
         raise InferenceError("nothing to do: give --label NAME (or --list-labels, --info)")
     if args.scale < 1 or args.scale > 32:
         raise InferenceError(f"--scale must be between 1 and 32, not {args.scale}")
-    fmt = _format(args)
-    model_path = args.model or default_model_path()
-    generator = ImageGenerator(model_path, provider=args.provider)
-    loaded = time.perf_counter()
-    if args.list_labels:
-        for index, name in enumerate(generator.labels):
-            print(f"{index}\t{name}")
-    if args.info:
-        _print_info(generator, args.json)
-    if not wants_images:
-        return {}
+    return labels, _format(args)
+
+
+def _plan(args: argparse.Namespace, generator, labels: list[str]) -> tuple[list, list, list]:
+    """The class indices (one grid row each), the seeds (one column each) and the
+    (index, seed) pair of every image, checked against the model and the output options
+    before anything is made."""
+    from cgan.inference.requests import check_request
+
     if [label.lower() for label in labels] == ["all"] and "all" not in generator.labels:
         labels = generator.labels
     seeds = _seeds(args, len(labels))  # counted after `all` became every label
@@ -182,32 +175,56 @@ def run(args: argparse.Namespace) -> dict:
         )
     # The grid holds every image enlarged at once; single files one at a time.
     check_request(len(pairs) if args.grid else 1, generator.info.image_size, args.scale)
+    return indices, seeds, pairs
+
+
+def _write(args: argparse.Namespace, fmt: str, names: list[str], plan: tuple, images) -> list:
+    """Save the images (one grid, one file, or a file per image); what was written where."""
+    import numpy as np
+
+    from cgan.common.images import make_grid
+
+    indices, seeds, pairs = plan
+    enlarge = lambda image: image.repeat(args.scale, 0).repeat(args.scale, 1)  # noqa: E731
+    if args.grid:
+        rows = [names[i] for i in indices]
+        picture = make_grid(images, rows=len(indices), scale=args.scale, row_labels=rows)
+        target = args.out or _file_in(args.outdir, f"grid.{fmt}")
+        _save(np.asarray(picture), target, fmt)
+        return [{"path": str(target), "labels": rows, "seeds": seeds}]
+    if len(pairs) == 1 and args.out is not None:
+        _save(enlarge(images[0]), args.out, fmt)
+        return [{"path": str(args.out), "labels": [names[indices[0]]], "seeds": seeds}]
+    files = []
+    for (index, seed), image in zip(pairs, images, strict=True):
+        target = _file_in(args.outdir, f"{names[index]}-seed{seed:04d}.{fmt}")
+        _save(enlarge(image), target, fmt)
+        files.append({"path": str(target), "label": names[index], "seed": seed})
+    return files
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Check the options, load the model, plan, generate, write: the report of what was done."""
+    from cgan.inference.default_model import default_model_path
+    from cgan.inference.generator import ImageGenerator
+
+    started = time.perf_counter()
+    labels, fmt = _check_options(args)
+    model_path = args.model or default_model_path()
+    generator = ImageGenerator(model_path, provider=args.provider)
+    loaded = time.perf_counter()
+    if args.list_labels:
+        for index, name in enumerate(generator.labels):
+            print(f"{index}\t{name}")
+    if args.info:
+        _print_info(generator, args.json)
+    if not labels:
+        return {}
+    plan = _plan(args, generator, labels)
+    pairs = plan[2]
     images = generator.generate([i for i, _ in pairs], [s for _, s in pairs], args.truncation)
     generated = time.perf_counter()
-    names = generator.labels
-    files = []
-    if args.grid or len(pairs) == 1 and args.out is not None:
-        picture = (
-            make_grid(
-                images, rows=len(indices), scale=args.scale, row_labels=[names[i] for i in indices]
-            )
-            if args.grid
-            else None
-        )
-        target = args.out or _file_in(args.outdir, f"grid.{fmt}")
-        if picture is None:
-            image = images[0].repeat(args.scale, 0).repeat(args.scale, 1)
-            _save(image, target, fmt)
-        else:
-            import numpy as np
-
-            _save(np.asarray(picture), target, fmt)
-        files = [{"path": str(target), "labels": [names[i] for i in indices], "seeds": seeds}]
-    else:
-        for (index, seed), image in zip(pairs, images, strict=True):
-            target = _file_in(args.outdir, f"{names[index]}-seed{seed:04d}.{fmt}")
-            _save(image.repeat(args.scale, 0).repeat(args.scale, 1), target, fmt)
-            files.append({"path": str(target), "label": names[index], "seed": seed})
+    files = _write(args, fmt, generator.labels, plan, images)
     saved = time.perf_counter()
     return {
         "model": str(model_path),

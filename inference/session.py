@@ -35,24 +35,76 @@ ort.set_default_logger_severity(QUIET)
 # ever inside one node. CGAN_RUN_SECONDS changes it (a slow CPU, very large batches).
 RUN_SECONDS_ENV = "CGAN_RUN_SECONDS"
 DEFAULT_RUN_SECONDS = 60.0
+# MiB of CPU memory all runs of this process may hold at once: a tiny graph can ask for
+# gigabytes inside (an Expand per image). CGAN_RUN_MEMORY_MB changes it.
+RUN_MEMORY_ENV = "CGAN_RUN_MEMORY_MB"
+DEFAULT_RUN_MEMORY_MB = 2048
+
+
+def _positive_setting(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
 
 
 def run_seconds() -> float:
     """The run time limit: $CGAN_RUN_SECONDS when it is a positive number, else 60."""
-    try:
-        value = float(os.environ.get(RUN_SECONDS_ENV, ""))
-    except ValueError:
-        return DEFAULT_RUN_SECONDS
-    return value if math.isfinite(value) and value > 0 else DEFAULT_RUN_SECONDS
+    return _positive_setting(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
+
+
+def run_memory_mb() -> int:
+    """The run memory limit: $CGAN_RUN_MEMORY_MB when it is a positive number, else 2048."""
+    return int(min(_positive_setting(RUN_MEMORY_ENV, DEFAULT_RUN_MEMORY_MB), 2**40))
+
+
+_memory_limit: int | None = None  # MiB of the process-wide arena, once registered
+_memory_lock = threading.Lock()
+
+
+def _memory_limited_arena() -> int:
+    """Register, once per process, the CPU arena every session allocates from, capped at
+    run_memory_mb(). An allocation past the cap fails that run (one line), where the
+    default per-session arenas would grow until the machine swaps."""
+    global _memory_limit
+    with _memory_lock:
+        if _memory_limit is None:
+            limit = run_memory_mb()
+            arena = ort.OrtArenaCfg({"max_mem": limit * 2**20, "arena_extend_strategy": 0})
+            memory = ort.OrtMemoryInfo(
+                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+            )
+            ort.create_and_register_allocator(memory, arena)
+            _memory_limit = limit
+        return _memory_limit
 
 
 def _options() -> ort.SessionOptions:
+    _memory_limited_arena()
     options = ort.SessionOptions()
     options.log_severity_level = QUIET
-    # No arena: what a run allocated goes back when it ends, so a model that filled memory
-    # once does not keep it for the rest of a dashboard's life.
-    options.enable_cpu_mem_arena = False
+    options.add_session_config_entry("session.use_env_allocators", "1")
     return options
+
+
+def _run_options() -> ort.RunOptions:
+    options = ort.RunOptions()
+    options.log_severity_level = QUIET
+    # What a run allocated goes back to the system when it ends, so a model that filled
+    # memory once does not keep it for the rest of a dashboard's life.
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
+def _run_error(error: BaseException | None) -> InferenceError:
+    text = str(error)
+    if "smaller than requested bytes" in text or "Failed to allocate" in text:
+        return InferenceError(
+            f"the model needed more than the {_memory_limit} MiB a run may use and was "
+            f"stopped ({RUN_MEMORY_ENV} sets the limit)"
+        )
+    return InferenceError(f"the model failed to run: {first_line(error)}")
 
 
 def _wait_through_interrupts(done: threading.Event) -> None:
@@ -72,8 +124,7 @@ def run_limited(
     ends it at the limit, and on Ctrl-C or any exception in the waiting thread, which a
     run in the calling thread could not notice until the run returned."""
     limit = run_seconds()
-    options = ort.RunOptions()
-    options.log_severity_level = QUIET
+    options = _run_options()
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -102,7 +153,7 @@ def run_limited(
             f"the model ran for more than {limit:g} s and was stopped ({RUN_SECONDS_ENV} "
             "sets the limit)"
         )
-    raise InferenceError(f"the model failed to run: {first_line(outcome.get('error'))}")
+    raise _run_error(outcome.get("error"))
 
 
 def _open(model: str | bytes, providers: list[str]) -> ort.InferenceSession:

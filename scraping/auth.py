@@ -46,6 +46,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from cgan.scraping.ratelimit import RateLimited, Stopping
+from cgan.scraping.transport import API_PAGE, unreachable
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -133,8 +134,6 @@ class OAuthClient:
 
     def token_request(self) -> Request:
         """The POST that buys a token (client credentials grant)."""
-        from cgan.scraping.middlewares import API_PAGE  # middlewares imports this module
-
         form = {"grant_type": "client_credentials"}
         headers = {
             "Accept": "application/json",
@@ -337,8 +336,6 @@ class TokenCache:
         except (RateLimited, Stopping):
             raise  # not the credentials' fault: the source stops or the crawl ends
         except Exception as exc:
-            from cgan.scraping.spiders.base import unreachable
-
             why = unreachable(exc) or " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
             self.failure = AuthError(self._scrub(f"{where}: {why}"))
             raise self.failure from None

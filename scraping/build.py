@@ -25,26 +25,24 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
 from cgan.common.files import resolves_inside, write_text_atomic
-from cgan.common.images import MAX_SOURCE_PIXELS, centre_crop_resize, is_image_file
+from cgan.common.images import MAX_SOURCE_PIXELS, centre_crop_resize
 from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.records import RecordsWriter
+from cgan.scraping.folders import MARKER, class_folders, class_images
 from cgan.scraping.manifest import MANIFEST_NAME
+from cgan.scraping.merge import Merge, merge_crawls, merged_row
 from cgan.scraping.report import format_table
 from cgan.scraping.settings import PHASH_MAX_DISTANCE
 
-if TYPE_CHECKING:
-    from cgan.scraping.merge import Merge
-
 REPORT_NAME = "report.json"
-MARKER = "cgan-scrape build"
 
 
 class BuildError(ScrapeError):
@@ -111,16 +109,6 @@ def in_split(path: Path, split: str, val_fraction: float) -> bool:
         return True
     draw = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:8], "big") / 2.0**64
     return (draw < val_fraction) == (split == "val")
-
-
-def class_folders(src: Path) -> list[Path]:
-    """Sub-folders that are classes (hidden and `_` folders are bookkeeping)."""
-    return sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def class_images(folder: Path) -> list[Path]:
-    """A class folder's image files, sorted (hidden files are partial downloads)."""
-    return sorted(path for path in folder.iterdir() if path.is_file() and is_image_file(path))
 
 
 def _build_class(
@@ -192,8 +180,6 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
     if len(srcs) == 1:
         images = _one_folder(srcs[0], out)
     else:
-        from cgan.scraping.merge import merge_crawls
-
         merge = merge_crawls(srcs, out, options.phash_distance, log)
         images = merge.images
         if not any(images.values()):
@@ -260,8 +246,6 @@ def _write_manifest(
     """`OUT/manifest.jsonl`: one line per image in the dataset, with its crawl line.
     `kept`: the source images a records build wrote (it has no image files to look for;
     its lines name an image `label/stem`)."""
-    from cgan.scraping.merge import merged_row
-
     suffix = {"png": ".png", "records": ""}.get(options.fmt, ".jpg")
     lines = []
     for label, paths in merge.images.items():

@@ -7,6 +7,7 @@ code 2, through cgan.common.cli.run_command) without a traceback or a slow start
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -28,8 +29,6 @@ from cgan.scraping.shards import ShardPlan, shard_arg
 if TYPE_CHECKING:
     from cgan.scraping.contentcheck import ContentCheck
 
-KNOWN_SOURCES = ("openverse", "wikimedia", "reddit", "pixabay")
-DEFAULT_SOURCES = "openverse,wikimedia,reddit,pixabay"
 PROG = "cgan-scrape"
 
 CRAWL_EXAMPLES = f"""\
@@ -156,8 +155,8 @@ def crawl_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sources",
-        default=DEFAULT_SOURCES,
-        help=f"comma separated, from {', '.join(KNOWN_SOURCES)} (default: all; "
+        default=",".join(known_sources()),
+        help=f"comma separated, from {', '.join(known_sources())} (default: all; "
         "pixabay needs PIXABAY_API_KEY and is skipped without it)",
     )
     parser.add_argument(
@@ -401,16 +400,29 @@ def _say_concepts(check: ContentCheck) -> None:
         print(f"{PROG}: verify: {line}", file=sys.stderr)
 
 
+@functools.cache
+def known_sources() -> tuple[str, ...]:
+    """The spiders' names, as Scrapy finds them through the project's SPIDER_MODULES: a new
+    spider is a source here without being named twice."""
+    from scrapy.settings import Settings
+    from scrapy.spiderloader import SpiderLoader
+
+    from cgan.scraping import settings as project_settings
+
+    settings = Settings()
+    settings.setmodule(project_settings)
+    return tuple(SpiderLoader.from_settings(settings).list())
+
+
 def _source_names(text: str) -> list[str]:
     """The sources named in --sources, validated, in order."""
     names = list(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
     if not names:
         raise ScrapeError("--sources is empty")
-    unknown = [name for name in names if name not in KNOWN_SOURCES]
+    known = known_sources()
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise ScrapeError(
-            f"unknown source {', '.join(unknown)}; choose from {', '.join(KNOWN_SOURCES)}"
-        )
+        raise ScrapeError(f"unknown source {', '.join(unknown)}; choose from {', '.join(known)}")
     return names
 
 
@@ -525,8 +537,8 @@ def run_verify_command(argv: Sequence[str]) -> int:
     if not args.src.is_dir():
         raise ScrapeError(f"--src {args.src} does not exist or is not a folder")
 
-    from cgan.scraping.build import class_folders
     from cgan.scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
+    from cgan.scraping.folders import class_folders
     from cgan.scraping.verify import (
         VerifyError,
         VerifyOptions,

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cgan.common.errors import ScrapeError
-from cgan.scraping.build import MARKER, class_folders, class_images
 from cgan.scraping.dedupe import DedupIndex
+from cgan.scraping.folders import MARKER, class_folders, class_images
 from cgan.scraping.manifest import FIELDS, KEPT, MANIFEST_NAME, latest_by_url, read_manifest
 from cgan.scraping.shards import ShardPlan, read_record
 

@@ -47,6 +47,7 @@ from cgan.scraping.auth import (
     install_redactor,
 )
 from cgan.scraping.ratelimit import HostPace, RateLimited, announced_limits, pause
+from cgan.scraping.transport import API_PAGE, BUDGETED
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -61,10 +62,6 @@ logger = logging.getLogger(__name__)
 
 # --- 1. URL guard ---------------------------------------------------------------------------
 
-# Request.meta key marking a search API page (its URL comes from the settings).
-API_PAGE = "cgan_api_page"
-# Request.meta key marking a page that counts against its source's RequestBudget.
-BUDGETED = "cgan_budgeted"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

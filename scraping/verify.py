@@ -24,8 +24,8 @@ from cgan.common.errors import ScrapeError
 from cgan.common.files import write_text_atomic
 from cgan.common.imagenet.preprocess import prepare
 from cgan.common.progress import Progress
-from cgan.scraping.build import class_folders, class_images
 from cgan.scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
+from cgan.scraping.folders import class_folders, class_images
 from cgan.scraping.manifest import (
     FIELDS,
     KEPT,

@@ -26,6 +26,7 @@ def hostile_model(
     nan_from_label_1: bool = False,
     fails_from_label_1: bool = False,
     loop_trips: int | None = None,
+    fill_per_image: int | None = None,
 ) -> onnx.ModelProto:
     """image = tanh(mean(noise) + label + bias), expanded to [N, S, S, 3].
 
@@ -35,7 +36,9 @@ def hostile_model(
     casts the image to another TensorProto type. From label 1 on, `nan_from_label_1` gives
     NaN pixels (sqrt(-label)) and `fails_from_label_1` fails inside onnxruntime (a Gather
     out of range); label 0, which the load probe uses, works. `loop_trips` adds a Loop node
-    of that many trips (2**62: it never ends) whose result is added times zero.
+    of that many trips (2**62: it never ends) whose result is added times zero;
+    `fill_per_image` expands a float tensor of that many values per image inside the graph
+    (memory no output size shows), summed and added times zero.
     """
     labels = ["cat", "dog"] if labels is None else labels
     size = output_size or image_size
@@ -99,6 +102,15 @@ def hostile_model(
             helper.make_node("Add", [last, "looped"], ["after_loop"]),
         ]
         last = "after_loop"
+    if fill_per_image is not None:
+        nodes += [
+            helper.make_node("Concat", ["noise_shape", "fill"], ["fill_shape"], axis=0),
+            helper.make_node("Expand", ["zero", "fill_shape"], ["filled"]),
+            helper.make_node("ReduceSum", ["filled"], ["fill_total"], keepdims=0),
+            helper.make_node("Mul", ["fill_total", "zero"], ["fill_nothing"]),
+            helper.make_node("Add", [last, "fill_nothing"], ["after_fill"]),
+        ]
+        last = "after_fill"
     if output_type is not None:
         nodes.append(helper.make_node("Cast", [last], ["cast"], to=output_type))
         last = "cast"
@@ -112,6 +124,7 @@ def hostile_model(
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
         numpy_helper.from_array(np.array(loop_trips or 0, np.int64), "trips"),
         numpy_helper.from_array(np.array(True), "true"),
+        numpy_helper.from_array(np.array([fill_per_image or 1], np.int64), "fill"),
     ]
     graph = helper.make_graph(
         nodes,

@@ -88,6 +88,7 @@ def _run(installed: Path, *command: str, cwd: Path) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_cgan_infer_from_the_wheel_outside_the_repo(installed, tmp_path):
     cgan_infer = installed.parent / "cgan-infer"
     result = _run(installed, str(cgan_infer), "--label", "dog", "--seeds", "0-1", cwd=tmp_path)

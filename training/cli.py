@@ -9,33 +9,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cgan.common.cli import (
-    OneLineArgumentParser,
-    non_negative_float,
-    non_negative_int,
-    open_fraction,
-    positive_int,
-    run_command,
-)
+from cgan.common.cli import OneLineArgumentParser, number_converter, run_command
 from cgan.common.errors import TrainingError
 from cgan.common.run_dir import RunDir
 from cgan.training.config import (
-    BEST_FIGURES,
     PRESETS,
     SMALL_DATA_PER_CLASS,
+    Option,
     TrainConfig,
     check_resumable,
     choose_preset,
     load_config,
     make_config,
+    options,
+    range_problem,
     validate_config,
-)
-from cgan.training.models.spec import (
-    ARCHS,
-    PROJECTED_ENDPOINTS,
-    PROJECTED_MIXINGS,
-    PROJECTED_SIZES,
-    RESOLUTIONS,
 )
 
 EXAMPLES = """\
@@ -66,49 +54,6 @@ examples:
   cgan-train --run-dir runs/cifar10 --resume --steps 200000   # train longer
 """
 
-# argparse dest -> TrainConfig field, for the options a user may set explicitly.
-OPTION_FIELDS = {
-    "data": "data",
-    "arch": "arch",
-    "resolution": "resolution",
-    "latent_dim": "latent_dim",
-    "g_channels": "g_channels",
-    "d_channels": "d_channels",
-    "batch_size": "batch_size",
-    "steps": "steps",
-    "g_lr": "g_lr",
-    "d_lr": "d_lr",
-    "beta1": "beta1",
-    "beta2": "beta2",
-    "d_steps": "d_steps",
-    "d_pretrain_steps": "d_pretrain_steps",
-    "ema_decay": "ema_decay",
-    "lr_decay_start": "lr_decay_start",
-    "lr_decay_steps": "lr_decay_steps",
-    "diffaugment": "diffaugment",
-    "seed": "seed",
-    "mixed_precision": "mixed_precision",
-    "multi_worker": "multi_worker",
-    "log_every": "log_every",
-    "aux_weight": "aux_weight",
-    "aux_g_scale": "aux_g_scale",
-    "imagenet_projected": "imagenet_projected",
-    "projected_size": "projected_size",
-    "projected_endpoints": "projected_endpoints",
-    "projected_mixing": "projected_mixing",
-    "cpu_minutes": "cpu_minutes",
-    "init_from": "init_from",
-    "init_labels": "init_labels",
-    "freeze_d_blocks": "freeze_d_blocks",
-    "checkpoint_every": "checkpoint_every",
-    "keep_checkpoints": "keep_checkpoints",
-    "eval_every": "eval_every",
-    "eval_samples": "eval_samples",
-    "eval_reference": "eval_reference",
-    "keep_best": "keep_best",
-    "plateau_evaluations": "plateau_evaluations",
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="cgan-train", description=__doc__, epilog=EXAMPLES)
@@ -132,173 +77,58 @@ def build_parser() -> argparse.ArgumentParser:
         "model's run, 60 CPU-minutes) or smoke (a minute on a CPU); default: small-data for "
         f"class folders with fewer than {SMALL_DATA_PER_CLASS:,} images per class, else cifar10",
     )
-    parser.add_argument(
-        "--data",
-        help="cifar10, synthetic, a class-folder path, or a records folder (cgan-prepare) "
-        "streamed from disk for sets larger than memory",
-    )
-    parser.add_argument("--arch", choices=ARCHS, help="sngan (default) or the dcgan baseline")
-    parser.add_argument("--resolution", type=int, choices=RESOLUTIONS)
-    parser.add_argument("--latent-dim", type=positive_int)
-    parser.add_argument("--g-channels", type=positive_int, help="generator width")
-    parser.add_argument("--d-channels", type=positive_int, help="discriminator width")
-    parser.add_argument("--batch-size", type=positive_int, help="global batch size")
-    parser.add_argument("--steps", type=positive_int, help="total generator steps of the run")
-    parser.add_argument("--g-lr", type=float, help="generator learning rate")
-    parser.add_argument("--d-lr", type=float, help="discriminator learning rate")
-    parser.add_argument(
-        "--lr-decay-start",
-        type=non_negative_int,
-        metavar="STEP",
-        help="generator step where both learning rates start their linear decay",
-    )
-    parser.add_argument(
-        "--lr-decay-steps",
-        type=non_negative_int,
-        metavar="N",
-        help="decay both learning rates linearly to zero over N steps from --lr-decay-start; "
-        "training ends there (0 = constant rates, the default)",
-    )
-    parser.add_argument("--beta1", type=float)
-    parser.add_argument("--beta2", type=float)
-    parser.add_argument("--d-steps", type=positive_int, help="D updates per G update")
-    parser.add_argument(
-        "--d-pretrain-steps",
-        type=non_negative_int,
-        help="D-only warm-up updates before the GAN loop (default 0)",
-    )
-    parser.add_argument("--ema-decay", type=open_fraction, help="decay of the EMA generator")
-    parser.add_argument(
-        "--aux-weight",
-        type=non_negative_float,
-        help="weight of D's auxiliary class head (AC-GAN loss beside the "
-        "projection; sngan only; 0 = off, the default)",
-    )
-    parser.add_argument(
-        "--aux-g-scale",
-        type=non_negative_float,
-        help="the generator's class loss as a share of --aux-weight (default 1: the same "
-        "weight as the discriminator's; 0.5 halves the head's pull on G only)",
-    )
-    parser.add_argument(
-        "--imagenet-projected",
-        action="store_true",
-        default=None,
-        help="a projected discriminator (Projected GAN): small heads on the early features "
-        "of the frozen ImageNet network (EfficientNet-Lite0; needs the imagenet extra); "
-        "sngan only; cgan-eval then marks ImageNet-feature figures as not independent",
-    )
-    parser.add_argument(
-        "--projected-size",
-        type=positive_int,
-        help=f"side the images are resized to for that network ({PROJECTED_SIZES[0]}-"
-        f"{PROJECTED_SIZES[1]}; default 64)",
-    )
-    parser.add_argument(
-        "--projected-endpoints",
-        type=_endpoint_list,
-        metavar="NAMES",
-        help="its feature maps the heads read, comma-separated, in network order "
-        f"({', '.join(PROJECTED_ENDPOINTS)}; default stage1,stage2,stage3)",
-    )
-    parser.add_argument(
-        "--projected-mixing",
-        choices=PROJECTED_MIXINGS,
-        help="fixed random 1x1 mixing of the features: across channels and scales "
-        "(scales, the default), across channels only, or none",
-    )
-    transfer = parser.add_argument_group("start from a trained run (few images per class)")
-    transfer.add_argument(
-        "--init-from",
-        metavar="RUN_DIR",
-        help="start G, D and the EMA generator from that run's newest checkpoint (sngan, "
-        "same G width and latent size; 32x32 -> 64x64 grows G by one block); new labels "
-        "take the rows of source labels of the same name, or --init-labels",
-    )
-    transfer.add_argument(
-        "--init-labels",
-        metavar="NEW=OLD,...",
-        help="which source label each new label starts from (english_springer=dog); "
-        "unnamed, unmatched labels start from the mean of the source's",
-    )
-    transfer.add_argument(
-        "--freeze-d-blocks",
-        type=non_negative_int,
-        metavar="N",
-        help="keep D's first N blocks frozen (FreezeD; pixel D only; default 0)",
-    )
-    parser.add_argument(
-        "--cpu-minutes",
-        type=non_negative_float,
-        help="stop with a checkpoint once the run has used this much CPU time "
-        "in training, summed over resumes (0 = no limit)",
-    )
-    parser.add_argument(
-        "--diffaugment",
-        metavar="POLICIES",
-        help="comma-separated subset of translation,color,cutout ('' = off)",
-    )
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--mixed-precision",
-        action="store_true",
-        default=None,
-        help="float16 compute with loss scaling (for GPUs)",
-    )
-    parser.add_argument(
-        "--multi-worker",
-        action="store_true",
-        default=None,
-        help="MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG",
-    )
-    parser.add_argument("--log-every", type=positive_int, help="steps between metric records")
-    parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
-    parser.add_argument("--keep-checkpoints", type=positive_int, help="how many to keep")
-    measured = parser.add_argument_group("quality figures during training")
-    measured.add_argument(
-        "--eval-every",
-        type=non_negative_int,
-        metavar="N",
-        help="measure the EMA generator every N steps (a checkpoint is saved there too) and "
-        "write its figures to metrics.jsonl: the judge's on CIFAR-10's classes, the probe "
-        "judge's and ImageNet features' on any other class folder (0 = off)",
-    )
-    measured.add_argument(
-        "--eval-samples", type=positive_int, metavar="K", help="images per class (default 100)"
-    )
-    measured.add_argument(
-        "--eval-reference",
-        metavar="FOLDER",
-        help="real images to compare with, a class folder such as the validation split "
-        "(default: the training data)",
-    )
-    measured.add_argument(
-        "--keep-best",
-        choices=BEST_FIGURES,
-        help="keep the best measured snapshot in RUN/best/ (cgan-export --checkpoint best)",
-    )
-    measured.add_argument(
-        "--plateau-evaluations",
-        type=positive_int,
-        metavar="K",
-        help="warn at the end when the --keep-best figure has not improved for K "
-        "evaluations (default 5)",
-    )
+    add_config_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
 
-def _endpoint_list(text: str) -> str:
-    """'stage1, stage2' -> 'stage1,stage2': one spelling, so a resume compares equal."""
-    return ",".join(part.strip() for part in text.split(",") if part.strip())
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One --flag per TrainConfig field that has help, made from its Option (config.py)."""
+    defaults = TrainConfig()
+    groups: dict[str, Any] = {}
+    for name, rule in _settable().items():
+        target = parser
+        if rule.group is not None:
+            target = groups.setdefault(rule.group, parser.add_argument_group(rule.group))
+        default = getattr(defaults, name)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):  # None: not given, so a resume keeps the saved value
+            target.add_argument(flag, dest=name, action="store_true", default=None, help=rule.help)
+            continue
+        convert = rule.parse
+        if convert is None and isinstance(default, (int, float)):
+            convert = _number(type(default), rule)
+        target.add_argument(
+            flag,
+            dest=name,
+            type=convert,
+            choices=[c for c in rule.choices if c != ""] if rule.choices else None,
+            metavar=rule.metavar,
+            help=rule.help,
+        )
+
+
+def _settable() -> dict[str, Option]:
+    """The fields a user sets with a --flag (--preset is the parser's own)."""
+    return {n: r for n, r in options().items() if r.help is not None and n != "preset"}
+
+
+def _number(kind: type, rule: Option):
+    """ASCII digits only (common.cli), then the Option's bounds: a bad value is one line."""
+    parse = number_converter(kind, lambda value: True, "")
+
+    def convert(text: str) -> Any:
+        value = parse(text)
+        problem = None if rule.choices else range_problem(value, rule)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {value}")
+        return value
+
+    return convert
 
 
 def _explicit(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        field: getattr(args, dest)
-        for dest, field in OPTION_FIELDS.items()
-        if getattr(args, dest) is not None
-    }
+    return {name: getattr(args, name) for name in _settable() if getattr(args, name) is not None}
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,76 +18,236 @@ from cgan.training.data import find_images
 from cgan.training.models.spec import (
     ARCHS,
     AUGMENT_POLICIES,
+    PROJECTED_ENDPOINTS,
+    PROJECTED_MIXINGS,
+    PROJECTED_SIZES,
     RESOLUTIONS,
     ModelSpec,
     projected_endpoints_problem,
     projected_mixing_problem,
     projected_size_problem,
 )
+from cgan.training.precision import PRECISIONS
+
+OPTION = "option"  # the key of a TrainConfig field's metadata
+# The figures --keep-best can rank snapshots by (cgan.evaluation.snapshot.FIGURES).
+BEST_FIGURES = ("fd", "accuracy", "precision", "recall")
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one TrainConfig field is set and checked. cgan-train's options, validate_config's
+    ranges and the resume rule are all made from these, so a new knob is declared once."""
+
+    help: str | None = None  # the --flag's help; None: set by the program, no option
+    low: float | None = None  # inclusive bounds of a number
+    high: float | None = None
+    above: float | None = None  # exclusive bounds (rates, decays)
+    below: float | None = None
+    choices: tuple[Any, ...] | None = None
+    structural: bool = False  # weights' shapes or labels' meaning: a resume must keep it
+    metavar: str | None = None
+    group: str | None = None  # the --help section
+    parse: Callable[[str], Any] | None = None  # text -> value, where the type's won't do
+
+
+def option(default: Any, help: str | None = None, **rules: Any) -> Any:
+    """A TrainConfig field with its Option."""
+    metadata = {OPTION: Option(help=help, **rules)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _comma_list(text: str) -> str:
+    """'stage1, stage2' -> 'stage1,stage2': one spelling, so a resume compares equal."""
+    return ",".join(part.strip() for part in text.split(",") if part.strip())
+
+
+TRANSFER = "start from a trained run (few images per class)"
+MEASURED = "quality figures during training"
 
 
 @dataclass
 class TrainConfig:
     """Every knob of a run. Saved as config.toml so a run can be resumed and exported."""
 
-    preset: str = "cifar10"
-    data: str = "cifar10"  # "cifar10", "synthetic", a class-folder or a records-folder path
-    arch: str = "sngan"
-    resolution: int = 32
-    latent_dim: int = 128
-    g_channels: int = 64
-    d_channels: int = 64
-    embed_dim: int = 50
-    batch_size: int = 64
-    steps: int = 100_000  # generator updates
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.999
-    d_steps: int = 1
-    d_pretrain_steps: int = 0
-    ema_decay: float = 0.999
-    # Linear decay of both learning rates to zero over lr_decay_steps generator steps from
-    # step lr_decay_start (SNGAN's schedule); training ends where they reach zero. 0 = off.
-    lr_decay_start: int = 0
-    lr_decay_steps: int = 0
-    aux_weight: float = 0.0  # > 0 adds D's auxiliary class head and its cross-entropy losses
-    # G's class loss as a share of aux_weight (1 = the same weight as D's): the head's pull
-    # on G sharpens class identity and narrows the spread within a class, D's does not.
-    aux_g_scale: float = 1.0
-    # A projected discriminator (Projected GAN) on the frozen ImageNet network's features;
-    # needs the imagenet extra. Its name starts with "imagenet" so that cgan-eval marks
-    # figures in that network's features as not independent (evaluation/imagenet_view.py).
-    imagenet_projected: bool = False
-    projected_size: int = 64  # side the images are resized to before the ImageNet network
-    projected_endpoints: str = "stage1,stage2,stage3"  # its feature maps D reads, one head each
-    projected_mixing: str = "scales"  # fixed random 1x1 mixing: scales, channels or none
-    # Start from another run's weights (training/transfer.py): its folder, new label=old
-    # label pairs for class rows, and how many of D's lower blocks stay frozen (FreezeD).
-    init_from: str = ""
-    init_labels: str = ""
-    init_source: str = ""  # set by the trainer: the source's checkpoint, for the card
-    freeze_d_blocks: int = 0
-    cpu_minutes: float = 0.0  # stop once the run has trained this long in CPU time (0 = never)
-    diffaugment: str = ""  # comma-separated: translation,color,cutout
-    seed: int = 0
-    mixed_precision: bool = False
-    multi_worker: bool = False
-    log_every: int = 50
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    # Quality figures of the EMA generator every eval_every steps (0 = off), eval_samples
-    # per class against eval_reference (a class folder; "" = the training data), into
-    # metrics.jsonl (training/snapshots.py); keep_best keeps the best snapshot by one figure.
-    eval_every: int = 0
-    eval_samples: int = 100
-    eval_reference: str = ""
-    keep_best: str = ""
-    plateau_evaluations: int = 5  # warn when the figure has not improved for this many
-    samples_per_class: int = 8
-    synthetic_classes: int = 10
-    synthetic_per_class: int = 200
-    labels: list[str] = field(default_factory=list)
+    preset: str = option("cifar10")  # cgan-train --preset, checked against PRESETS
+    data: str = option(
+        "cifar10",
+        "cifar10, synthetic, a class-folder path, or a records folder (cgan-prepare) "
+        "streamed from disk for sets larger than memory",
+        structural=True,
+    )
+    arch: str = option(
+        "sngan", "sngan (default) or the dcgan baseline", choices=ARCHS, structural=True
+    )
+    resolution: int = option(32, "image side", choices=RESOLUTIONS, structural=True)
+    latent_dim: int = option(128, "noise size", low=1, high=4096, structural=True)
+    g_channels: int = option(64, "generator width", low=1, high=2048, structural=True)
+    d_channels: int = option(64, "discriminator width", low=1, high=2048, structural=True)
+    embed_dim: int = option(50, None, low=1, high=4096, structural=True)  # dcgan's label embedding
+    batch_size: int = option(64, "global batch size", low=1, high=65_536)
+    steps: int = option(100_000, "total generator steps of the run", low=1, high=10**9)
+    g_lr: float = option(2e-4, "generator learning rate", above=0, high=1)
+    d_lr: float = option(2e-4, "discriminator learning rate", above=0, high=1)
+    beta1: float = option(0.0, "Adam's beta1", low=0, below=1)
+    beta2: float = option(0.999, "Adam's beta2", low=0, below=1)
+    d_steps: int = option(1, "D updates per G update", low=1, high=100)
+    d_pretrain_steps: int = option(
+        0, "D-only warm-up updates before the GAN loop (default 0)", low=0, high=10**9
+    )
+    ema_decay: float = option(0.999, "decay of the EMA generator", above=0, below=1)
+    # SNGAN's schedule: training ends where the rates reach zero.
+    lr_decay_start: int = option(
+        0,
+        "generator step where both learning rates start their linear decay",
+        low=0,
+        high=10**9,
+        metavar="STEP",
+    )
+    lr_decay_steps: int = option(
+        0,
+        "decay both learning rates linearly to zero over N steps from --lr-decay-start; "
+        "training ends there (0 = constant rates, the default)",
+        low=0,
+        high=10**9,
+        metavar="N",
+    )
+    aux_weight: float = option(
+        0.0,
+        "weight of D's auxiliary class head (AC-GAN loss beside the projection; sngan only; "
+        "0 = off, the default)",
+        low=0,
+        high=1e6,
+    )
+    # The head's pull on G sharpens class identity and narrows the spread within a class.
+    aux_g_scale: float = option(
+        1.0,
+        "the generator's class loss as a share of --aux-weight (default 1: the same weight "
+        "as the discriminator's; 0.5 halves the head's pull on G only)",
+        low=0,
+        high=1e6,
+    )
+    imagenet_projected: bool = option(
+        False,
+        "a projected discriminator (Projected GAN): small heads on the early features of the "
+        "frozen ImageNet network (EfficientNet-Lite0; needs the imagenet extra); sngan only; "
+        "the exported model says so and cgan-eval marks ImageNet-feature figures as not "
+        "independent",
+        structural=True,
+    )
+    projected_size: int = option(
+        64,
+        f"side the images are resized to for that network ({PROJECTED_SIZES[0]}-"
+        f"{PROJECTED_SIZES[1]}; default 64)",
+        structural=True,
+    )
+    projected_endpoints: str = option(
+        "stage1,stage2,stage3",
+        "its feature maps the heads read, comma-separated, in network order "
+        f"({', '.join(PROJECTED_ENDPOINTS)}; default stage1,stage2,stage3)",
+        structural=True,
+        metavar="NAMES",
+        parse=_comma_list,
+    )
+    projected_mixing: str = option(
+        "scales",
+        "fixed random 1x1 mixing of the features: across channels and scales (scales, the "
+        "default), across channels only, or none",
+        choices=PROJECTED_MIXINGS,
+        structural=True,
+    )
+    init_from: str = option(
+        "",
+        "start G, D and the EMA generator from that run's newest checkpoint (sngan, same G "
+        "width and latent size; 32x32 -> 64x64 grows G by one block); new labels take the "
+        "rows of source labels of the same name, or --init-labels",
+        metavar="RUN_DIR",
+        group=TRANSFER,
+    )
+    init_labels: str = option(
+        "",
+        "which source label each new label starts from (english_springer=dog); unnamed, "
+        "unmatched labels start from the mean of the source's",
+        metavar="NEW=OLD,...",
+        group=TRANSFER,
+    )
+    init_source: str = option("")  # set by the trainer: the source's checkpoint, for the card
+    freeze_d_blocks: int = option(
+        0,
+        "keep D's first N blocks frozen (FreezeD; pixel D only; default 0)",
+        low=0,
+        high=100,
+        metavar="N",
+        group=TRANSFER,
+    )
+    cpu_minutes: float = option(
+        0.0,
+        "stop with a checkpoint once the run has used this much CPU time in training, "
+        "summed over resumes (0 = no limit)",
+        low=0,
+        high=1e9,
+    )
+    diffaugment: str = option(
+        "",
+        "comma-separated subset of translation,color,cutout ('' = off)",
+        metavar="POLICIES",
+        parse=_comma_list,
+    )
+    seed: int = option(0, "random seed of weights, data order and noise", low=0, high=2**32 - 1)
+    precision: str = option(
+        "auto",
+        "compute dtype policy: auto (float32, the start line says why), float32, "
+        "mixed_bfloat16 (CPUs with bfloat16 instructions), mixed_float16 (GPUs, loss scaling)",
+        choices=PRECISIONS,
+        structural=True,
+    )
+    multi_worker: bool = option(
+        False, "MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG"
+    )
+    log_every: int = option(50, "steps between metric records", low=1, high=10**9)
+    checkpoint_every: int = option(500, "steps between checkpoints", low=1, high=10**9)
+    keep_checkpoints: int = option(3, "how many checkpoints to keep", low=1, high=10**6)
+    eval_every: int = option(
+        0,
+        "measure the EMA generator every N steps (a checkpoint is saved there too) and write "
+        "its figures to metrics.jsonl: the judge's on CIFAR-10's classes, the probe judge's "
+        "and ImageNet features' on any other class folder (0 = off)",
+        low=0,
+        high=10**9,
+        metavar="N",
+        group=MEASURED,
+    )
+    eval_samples: int = option(
+        100, "images per class (default 100)", low=1, high=10_000, metavar="K", group=MEASURED
+    )
+    eval_reference: str = option(
+        "",
+        "real images to compare with, a class folder such as the validation split "
+        "(default: the training data)",
+        metavar="FOLDER",
+        group=MEASURED,
+    )
+    keep_best: str = option(
+        "",
+        "keep the best measured snapshot in RUN/best/ (cgan-export --checkpoint best)",
+        choices=("", *BEST_FIGURES),
+        group=MEASURED,
+    )
+    plateau_evaluations: int = option(
+        5,
+        "warn at the end when the --keep-best figure has not improved for K evaluations "
+        "(default 5)",
+        low=1,
+        high=10_000,
+        metavar="K",
+        group=MEASURED,
+    )
+    samples_per_class: int = option(8, None, low=1, high=64)  # sample grid columns
+    synthetic_classes: int = option(10, None, low=1, high=1000)  # the synthetic shapes
+    synthetic_per_class: int = option(200, None, low=1, high=100_000)
+    labels: list[str] = option([], structural=True)  # set from the data
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(
@@ -133,25 +294,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Fields that decide the shape of weights or the meaning of labels: a resumed run must
-# keep them, everything else (steps, learning rates, logging) may change between sessions.
-STRUCTURAL_FIELDS = (
-    "arch",
-    "resolution",
-    "latent_dim",
-    "g_channels",
-    "d_channels",
-    "embed_dim",
-    "labels",
-    "mixed_precision",
-    "imagenet_projected",
-    "projected_size",
-    "projected_endpoints",
-    "projected_mixing",
-    "init_from",
-    "init_labels",
-    "freeze_d_blocks",
-)
+def options() -> dict[str, Option]:
+    """Every TrainConfig field's Option, by field name."""
+    return {f.name: f.metadata[OPTION] for f in dataclasses.fields(TrainConfig)}
+
+
+# Fields that decide the shape of weights or the meaning of labels (and the data): a resumed
+# run must keep them, everything else (steps, learning rates, logging) may change.
+STRUCTURAL_FIELDS = tuple(name for name, rule in options().items() if rule.structural)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The shipped model's recipe, the winner of the recipe study at equal CPU time
@@ -242,10 +392,10 @@ PRESETS["small-data"] = {
     "eval_every": 200,  # 300 images through the ImageNet network: about 2.5% of training
 }
 
-# The figures --keep-best can rank snapshots by (cgan.evaluation.snapshot.FIGURES).
-BEST_FIGURES = ("fd", "accuracy", "precision", "recall")
 
-# The shipped model's run in a source checkout: the small-data recipe starts from it.
+# The CIFAR-10 long run (pixel discriminator, step 39,250) in a source checkout: the
+# small-data recipe starts from it, as measured in docs/results/own-classes.md. The shipped
+# model has since moved on to its projected-discriminator branch (cifar10-projected).
 SHIPPED_RUN = Path(__file__).resolve().parents[1] / "training" / "longrun" / "cifar10"
 # Fewer real images per class than this: the small-data recipe is chosen by itself.
 SMALL_DATA_PER_CLASS = 2000
@@ -304,6 +454,9 @@ def load_config(run_dir: Path) -> TrainConfig:
     run = RunDir(run_dir)
     path = run.config
     values = run.read_config()
+    if "mixed_precision" in values:  # runs saved before --precision: the same meaning
+        legacy = values.pop("mixed_precision")
+        values.setdefault("precision", "mixed_float16" if legacy is True else "float32")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -318,24 +471,30 @@ def load_config(run_dir: Path) -> TrainConfig:
     return config
 
 
-# Largest sensible values: a hand-edited config must not ask for terabytes.
-_POSITIVE_INTS = {
-    "latent_dim": 4096,
-    "g_channels": 2048,
-    "d_channels": 2048,
-    "embed_dim": 4096,
-    "batch_size": 65_536,
-    "steps": 10**9,
-    "d_steps": 100,
-    "log_every": 10**9,
-    "checkpoint_every": 10**9,
-    "keep_checkpoints": 10**6,
-    "samples_per_class": 64,
-    "synthetic_classes": 1000,
-    "synthetic_per_class": 100_000,
-    "eval_samples": 10_000,
-    "plateau_evaluations": 10_000,
-}
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def range_problem(value: Any, rule: Option) -> str | None:
+    """What is wrong with a (well-typed) value by its Option's bounds and choices."""
+    if rule.choices is not None:
+        if value in rule.choices:
+            return None
+        named = ", ".join(str(c) for c in rule.choices if c != "")
+        return f"must be one of {named}" if isinstance(value, int) else f"choose one of {named}"
+    low, high, above, below = rule.low, rule.high, rule.above, rule.below
+    lower_ok = (low is None or value >= low) and (above is None or value > above)
+    if lower_ok and (high is None or value <= high) and (below is None or value < below):
+        return None
+    if low == 0 and value < 0:
+        return "must not be negative"
+    if low is not None and high is not None:
+        return f"must be between {_number(low)} and {_number(high)}"
+    if above is not None and below is not None:
+        return f"must be between {_number(above)} and {_number(below)}"
+    limits = (("at least", low), ("above", above), ("at most", high), ("below", below))
+    words = [f"{name} {_number(bound)}" for name, bound in limits if bound is not None]
+    return "must be " + " and ".join(words)
 
 
 def validate_config(config: TrainConfig, where: str = "") -> None:
@@ -365,34 +524,10 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
                 raise bad(item.name, "must be a finite number")
         elif isinstance(default, str) and not isinstance(value, str):
             raise bad(item.name, "must be text")
-    for name, limit in _POSITIVE_INTS.items():
-        if not 1 <= getattr(config, name) <= limit:
-            raise bad(name, f"must be between 1 and {limit}")
-    for name in (
-        "d_pretrain_steps",
-        "seed",
-        "lr_decay_start",
-        "lr_decay_steps",
-        "freeze_d_blocks",
-        "eval_every",
-    ):
-        if getattr(config, name) < 0:
-            raise bad(name, "must not be negative")
-    for name in ("aux_weight", "aux_g_scale", "cpu_minutes"):
-        if getattr(config, name) < 0:
-            raise bad(name, "must not be negative")
-    for name in ("g_lr", "d_lr"):
-        if not 0 < getattr(config, name) <= 1:
-            raise bad(name, "must be above 0 and at most 1")
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(config, name) < 1:
-            raise bad(name, "must be at least 0 and below 1")
-    if not 0 < config.ema_decay < 1:
-        raise bad("ema_decay", "must be between 0 and 1")
-    if config.arch not in ARCHS:
-        raise bad("arch", f"choose one of {', '.join(ARCHS)}")
-    if config.resolution not in RESOLUTIONS:
-        raise bad("resolution", f"must be one of {', '.join(map(str, RESOLUTIONS))}")
+    for name, rule in options().items():
+        problem = range_problem(getattr(config, name), rule)
+        if problem:
+            raise bad(name, problem)
     if config.aux_weight > 0 and config.arch != "sngan":
         raise bad("aux_weight", "the auxiliary class head exists for the sngan arch only")
     if config.imagenet_projected and config.arch != "sngan":
@@ -419,8 +554,6 @@ def validate_config(config: TrainConfig, where: str = "") -> None:
         raise bad("diffaugment", f"unknown policy {', '.join(unknown)}; choose from {choices}")
     if config.preset not in PRESETS:
         raise bad("preset", f"choose one of {', '.join(PRESETS)}")
-    if config.keep_best and config.keep_best not in BEST_FIGURES:
-        raise bad("keep_best", f"choose one of {', '.join(BEST_FIGURES)}")
     if config.keep_best and not config.eval_every:
         raise bad("keep_best", "needs eval_every (--eval-every N): the best is measured")
 
@@ -431,7 +564,7 @@ def check_resumable(saved: TrainConfig, requested: dict[str, Any]) -> None:
     The class head's weight may change, but not whether the head exists (0 or not)."""
     clashes = [
         f"{name}={requested[name]!r} (run has {getattr(saved, name)!r})"
-        for name in STRUCTURAL_FIELDS + ("data", "preset")
+        for name in STRUCTURAL_FIELDS + ("preset",)
         if name in requested and requested[name] != getattr(saved, name)
     ]
     if "aux_weight" in requested and (requested["aux_weight"] > 0) != (saved.aux_weight > 0):

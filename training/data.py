@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,23 +27,8 @@ from cgan.common.images import (
     is_image_file,
 )
 from cgan.common.records import MANIFEST_NAME, RecordManifest, read_manifest
-
-
-@dataclass
-class LabelledImages:
-    """uint8 images [N, H, W, 3], int32 labels [N], and the label names in index order."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    names: list[str]
-    skipped: list[str] = field(default_factory=list)  # unreadable files, for the report
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(self.names))
-        return dict(zip(self.names, counts.tolist(), strict=True))
+from cgan.training.labelled import LabelledImages
+from cgan.training.shapes import make_shapes
 
 
 @dataclass
@@ -80,8 +65,6 @@ def load_dataset(
     """`data` is "cifar10", "synthetic", or the path of a class-folder dataset or of a
     records folder."""
     if data == "synthetic":
-        from cgan.training.shapes import make_shapes
-
         return make_shapes(synthetic_classes, synthetic_per_class, resolution, seed=seed)
     if data == "cifar10":
         return load_cifar10(resolution)

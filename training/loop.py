@@ -17,9 +17,11 @@ from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, save_config
-from cgan.training.data import LabelledImages, RecordSet, load_dataset
+from cgan.training.data import RecordSet, load_dataset
+from cgan.training.labelled import LabelledImages
 from cgan.training.pipeline import LABEL_OUT_OF_RANGE, training_dataset
 from cgan.training.plots import save_loss_curve, save_sample_grid
+from cgan.training.precision import choose_precision, cpu_flags
 from cgan.training.runtime import GracefulStop, choose_strategy, describe
 from cgan.training.snapshots import SnapshotEvaluator
 from cgan.training.trainer import GANTrainer
@@ -104,6 +106,223 @@ def _show(bar: Progress, record: dict) -> None:
     bar.line()
 
 
+class _Session:
+    """What one training session holds once it is set up: the run, the strategy, the data
+    and its stream, the trainer and the clocks, and what it last saved."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool) -> None:
+        self.config, self.run, self.progress = config, RunDir(run_dir), progress
+        if config.imagenet_projected:  # a missing imagenet extra is one line, before the data
+            from cgan.training.models.projected import feature_weights
+
+            feature_weights()
+        # MultiWorkerMirroredStrategy must exist before any other TensorFlow op of the process.
+        self.strategy = choose_strategy(config.multi_worker)
+        self.chief = bool(self.strategy.extended.should_checkpoint)
+        # Resolved once, when the run is made: the saved config keeps what it trained in.
+        config.precision, self.precision_why = resolve_precision(config.precision)
+        self.data = load_training_data(config)
+        config.labels = list(self.data.names)
+        self.restored: str | None = None
+        self.checkpoint: str | None = None
+        self.saved_step: int | None = None
+        self.finished = False  # False while a step may have failed half-way through a collective
+
+    def say(self, line: str) -> None:
+        if self.progress and self.chief:
+            print(line, file=sys.stderr, flush=True)
+
+    def epoch(self) -> float:
+        return self.trainer.examples_seen() / len(self.data)
+
+    def open(self, resume: bool, announce: str | None) -> None:
+        """Check what can be checked, write the run's config, build or restore the trainer
+        and open the data stream."""
+        config, run = self.config, self.run
+        transfer_from = None
+        if config.init_from and not run.has_checkpoint():  # checked before anything is written
+            transfer_from = open_source(config)
+            config.init_source = transfer_from.describe()
+        if announce and self.chief:
+            print(f"cgan-train: {announce}", file=sys.stderr)
+        # After the data's checks, so that bad data is still one line.
+        self.say(f"cgan-train: precision {config.precision} ({self.precision_why})")
+        # Before anything is written: a bad reference is one line, and the real side's
+        # figures are ready before the first step.
+        self.evaluator = (
+            SnapshotEvaluator(config, run, self.data) if config.eval_every and self.chief else None
+        )
+        if self.chief:
+            run.create()
+            save_config(config, run.root)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise TrainingError(
+                f"batch size {config.batch_size} does not split over {replicas} replicas"
+            )
+        self.trainer = _build_trainer(config, self.strategy, run)
+        self.restored = self.trainer.restore_latest() if resume else None
+        if resume and self.restored is None and self.trainer.restore_attempted:
+            # A checkpoint that failed half-way may have set some variables: start clean.
+            self.trainer = _build_trainer(config, self.strategy, run)
+        if transfer_from is not None and self.restored is None:
+            line = initialise_from(self.trainer, transfer_from)
+            if self.chief:
+                print(line, file=sys.stderr)
+        self.start_step = int(self.trainer.step.numpy())
+        self.checkpoint = self.restored
+        self.saved_step = self.start_step if self.restored else None
+        if self.trainer.workers > 1:
+            _check_same_start(self.trainer, self.start_step)
+        if resume and self.restored is None and self.chief:
+            print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
+        if self.chief:
+            run.truncate_metrics(self.start_step)
+        counts = ", ".join(f"{k} {v}" for k, v in self.data.class_counts().items())
+        state = f"resuming at step {self.start_step}" if self.restored else "new run"
+        self.say(
+            f"{len(self.data)} images in {len(self.data.names)} classes ({counts[:300]}); "
+            f"{describe(self.strategy)}; {state} -> {run.root}"
+        )
+        self.iterator = self._stream()
+        self.fixed_noise = run.load_or_make_fixed_noise(
+            config.samples_per_class, config.latent_dim, config.seed, write=self.chief
+        )
+        self.clock = _CpuClock(self.trainer)
+
+    def _stream(self):
+        """Every worker builds the same stream and keeps its own slice of each global
+        batch, so the batches are those of a one-process run (no file-based sharding)."""
+        dataset = training_dataset(  # streamed from disk for a records folder
+            self.data,
+            self.config.batch_size,
+            self.config.seed,
+            start_example=self.trainer.examples_seen(),
+        )
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return iter(self.strategy.experimental_distribute_dataset(dataset.with_options(options)))
+
+    def sample(self, path: Path) -> None:
+        if self.chief:
+            save_sample_grid(self.trainer.generate, self.fixed_noise, self.config.labels, path)
+
+    def save(self) -> None:
+        """A checkpoint (every worker: the save is collective) and the progress file."""
+        trainer, clock = self.trainer, self.clock
+        trainer.cpu_seconds.assign(clock.total)
+        path = trainer.save()
+        step = int(trainer.step.numpy())
+        if self.chief:
+            self.run.write_progress(
+                {
+                    "step": step,
+                    "epoch": round(self.epoch(), 4),
+                    "cpu_hours": round(clock.total / 3600.0, 6),
+                    "examples_seen": trainer.examples_seen(),
+                    "dataset_size": len(self.data),
+                    "checkpoint": Path(path).name,
+                    "time": time.time(),
+                }
+            )
+        self.checkpoint, self.saved_step = path, step
+
+    def evaluate(self, step: int) -> None:
+        """Measure the snapshot just saved; its CPU time is not the training's."""
+        started = time.process_time()
+        self.say(f"cgan-train: measuring step {step}")
+        record = self.evaluator.evaluate(
+            step, self.epoch(), self.clock.total / 60.0, self.checkpoint, self.trainer.generate
+        )
+        self.clock.exclude(time.process_time() - started)
+        if self.progress:
+            print(f"cgan-train: {self.evaluator.line(record)}", file=sys.stderr, flush=True)
+
+    def run_steps(self, stop: GracefulStop, cpu_budget: float) -> None:
+        """The D warm-up, then generator steps until the last one, a signal or the budget,
+        with records, sample grids, checkpoints and snapshot evaluations on the way."""
+        config, trainer, run = self.config, self.trainer, self.run
+        bar = Progress(
+            "cgan-train",
+            config.final_step,
+            "steps",
+            initial=self.start_step,
+            enabled=self.progress and self.chief,
+            log_every_tenth=False,
+        )
+        window = _MetricsWindow(config.batch_size * config.d_steps)
+        step, last_epoch = self.start_step, math.floor(self.epoch())
+        try:
+            while (
+                int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested
+            ):
+                trainer.pretrain_step_fn(self.iterator)
+            while step < config.final_step and not self.clock.stop_agreed(
+                stop.requested, cpu_budget
+            ):
+                trainer.apply_learning_rates(step)
+                step_started = time.perf_counter()
+                window.add(trainer.train_step(self.iterator), time.perf_counter() - step_started)
+                step += 1
+                bar.advance()
+                if step % config.log_every == 0 or step == config.final_step:
+                    record = window.record(step, self.epoch(), self.clock.total)
+                    if self.chief:
+                        run.append_metrics(record)
+                    _show(bar, record)
+                epoch = math.floor(self.epoch())
+                if epoch > last_epoch:
+                    self.sample(run.sample_grid(epoch))
+                    last_epoch = epoch
+                # Every worker saves at a snapshot (a save is collective); the chief measures.
+                snapshot = config.is_snapshot(step)
+                if step % config.checkpoint_every == 0 or snapshot:
+                    self.save()
+                    if self.chief:
+                        save_loss_curve(run.training_records(), run.loss_curve)
+                if snapshot and self.evaluator:
+                    self.evaluate(step)
+            self.finished = True
+        except tf.errors.OpError as exc:
+            raise self._explained(exc) from None
+        finally:
+            bar.close()
+            self.close()
+
+    def _explained(self, exc: tf.errors.OpError) -> Exception:
+        """A TensorFlow failure inside the loop as the one line that says what to do."""
+        config = self.config
+        if isinstance(exc, tf.errors.DataLossError):  # a record whose bytes changed on disk
+            reason = _reason(exc, ("corrupt", "crc", "truncat"))
+            return TrainingError(
+                f"damaged data in {config.data} ({reason}); write it again (cgan-prepare) "
+                "and continue with --resume"
+            )
+        if LABEL_OUT_OF_RANGE in str(exc.message):
+            return TrainingError(
+                f"damaged data in {config.data}: {LABEL_OUT_OF_RANGE} "
+                f"(0..{len(config.labels) - 1}); write it again (cgan-prepare)"
+            )
+        if self.trainer.workers == 1:
+            return exc
+        return TrainingError(
+            f"lost another worker of the cluster ({_reason(exc, _PEER_LOST)}); start every "
+            f"worker again with --resume: training goes on from step {self.saved_step or 0}"
+        )
+
+    def close(self) -> None:
+        """The last checkpoint, loss curve and sample grid, however the loop ended."""
+        trainer = self.trainer
+        # After a failed collective the others may be gone: a save would wait for them.
+        if (self.finished or trainer.workers == 1) and self.saved_step != int(trainer.step.numpy()):
+            self.save()
+        if self.chief:
+            save_loss_curve(self.run.training_records(), self.run.loss_curve)
+            self.sample(self.run.samples / "latest.png")
+
+
 def train(
     config: TrainConfig,
     run_dir: Path,
@@ -117,197 +336,30 @@ def train(
 
     With several workers every process runs this same loop in lockstep; the chief alone
     writes the run directory, and all of them stop at the same step."""
-    run = RunDir(run_dir)
-    if config.imagenet_projected:  # a missing imagenet extra is one line, before the data
-        from cgan.training.models.projected import feature_weights
-
-        feature_weights()
-    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op of the process.
-    strategy = choose_strategy(config.multi_worker)
-    chief = bool(strategy.extended.should_checkpoint)
-    data = load_training_data(config)
-    config.labels = list(data.names)
-    transfer_from = None
-    if config.init_from and not run.has_checkpoint():  # checked before anything is written
-        transfer_from = open_source(config)
-        config.init_source = transfer_from.describe()
-    if announce and chief:
-        print(f"cgan-train: {announce}", file=sys.stderr)
-    # Before anything is written: a bad reference is one line, and the real side's
-    # figures are ready before the first step.
-    evaluator = SnapshotEvaluator(config, run, data) if config.eval_every and chief else None
-    if chief:
-        run.create()
-        save_config(config, run.root)
-
-    if config.batch_size % strategy.num_replicas_in_sync:
-        raise TrainingError(
-            f"batch size {config.batch_size} does not split over "
-            f"{strategy.num_replicas_in_sync} replicas"
-        )
-    trainer = _build_trainer(config, strategy, run)
-    restored = trainer.restore_latest() if resume else None
-    if resume and restored is None and trainer.restore_attempted:
-        # A checkpoint that failed half-way may have set some variables: start clean.
-        trainer = _build_trainer(config, strategy, run)
-    if transfer_from is not None and restored is None:
-        line = initialise_from(trainer, transfer_from)
-        if chief:
-            print(line, file=sys.stderr)
-    start_step = int(trainer.step.numpy())
-    if trainer.workers > 1:
-        _check_same_start(trainer, start_step)
-    if resume and restored is None and chief:
-        print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
-    if chief:
-        run.truncate_metrics(start_step)
-    if progress and chief:
-        counts = ", ".join(f"{k} {v}" for k, v in data.class_counts().items())
-        state = f"resuming at step {start_step}" if restored else "new run"
-        print(
-            f"{len(data)} images in {len(data.names)} classes ({counts[:300]}); "
-            f"{describe(strategy)}; {state} -> {run.root}",
-            file=sys.stderr,
-        )
-
-    global_batch = config.batch_size
-    dataset = training_dataset(  # streamed from disk for a records folder
-        data,
-        global_batch,
-        config.seed,
-        start_example=trainer.examples_seen(),
-    )
-    # Every worker builds the same stream and keeps its own slice of each global batch,
-    # so the batches are those of a one-process run (no file-based sharding).
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
-    fixed_noise = run.load_or_make_fixed_noise(
-        config.samples_per_class, config.latent_dim, config.seed, write=chief
-    )
-    epoch_of = lambda: trainer.examples_seen() / len(data)  # noqa: E731
-    clock = _CpuClock(trainer)
+    session = _Session(config, run_dir, progress)
+    session.open(resume, announce)
+    trainer, evaluator = session.trainer, session.evaluator
     cpu_budget = config.cpu_minutes * 60.0 if config.cpu_minutes > 0 else math.inf
-
-    def sample(path: Path) -> None:
-        if chief:
-            save_sample_grid(trainer.generate, fixed_noise, config.labels, path)
-
-    def checkpoint_now() -> str | None:
-        trainer.cpu_seconds.assign(clock.total)
-        path = trainer.save()
-        if chief:
-            run.write_progress(
-                {
-                    "step": int(trainer.step.numpy()),
-                    "epoch": round(epoch_of(), 4),
-                    "cpu_hours": round(clock.total / 3600.0, 6),
-                    "examples_seen": trainer.examples_seen(),
-                    "dataset_size": len(data),
-                    "checkpoint": Path(path).name,
-                    "time": time.time(),
-                }
-            )
-        return path
-
-    def evaluate(step: int, checkpoint: str | None) -> None:
-        """Measure the snapshot just saved; its CPU time is not the training's."""
-        started = time.process_time()
-        if progress:
-            print(f"cgan-train: measuring step {step}", file=sys.stderr, flush=True)
-        record = evaluator.evaluate(
-            step, epoch_of(), clock.total / 60.0, checkpoint, trainer.generate
-        )
-        clock.exclude(time.process_time() - started)
-        if progress:
-            print(f"cgan-train: {evaluator.line(record)}", file=sys.stderr, flush=True)
-
-    trainer.apply_learning_rates(start_step)
+    trainer.apply_learning_rates(session.start_step)
     if (
         evaluator
-        and restored
-        and config.is_snapshot(start_step)
-        and not evaluator.measured(start_step)
+        and session.restored
+        and config.is_snapshot(session.start_step)
+        and not evaluator.measured(session.start_step)
     ):
-        evaluate(start_step, restored)  # killed during this evaluation: measure it now
+        session.evaluate(session.start_step)  # killed during this evaluation: measure it now
     with GracefulStop() as stop:
-        bar = Progress(
-            "cgan-train",
-            config.final_step,
-            "steps",
-            initial=start_step,
-            enabled=progress and chief,
-            log_every_tenth=False,
-        )
-        window = _MetricsWindow(global_batch * config.d_steps)
-        step, last_epoch = start_step, math.floor(epoch_of())
-        checkpoint, saved_step = restored, (start_step if restored else None)
-        finished = False  # False while a step may have failed half-way through a collective
-        try:
-            while (
-                int(trainer.pretrain_step.numpy()) < config.d_pretrain_steps and not stop.requested
-            ):
-                trainer.pretrain_step_fn(iterator)
-            while step < config.final_step and not clock.stop_agreed(stop.requested, cpu_budget):
-                trainer.apply_learning_rates(step)
-                step_started = time.perf_counter()
-                window.add(trainer.train_step(iterator), time.perf_counter() - step_started)
-                step += 1
-                bar.advance()
-                if step % config.log_every == 0 or step == config.final_step:
-                    record = window.record(step, epoch_of(), clock.total)
-                    if chief:
-                        run.append_metrics(record)
-                    _show(bar, record)
-                epoch = math.floor(epoch_of())
-                if epoch > last_epoch:
-                    sample(run.sample_grid(epoch))
-                    last_epoch = epoch
-                # Every worker saves at a snapshot (a save is collective); the chief measures.
-                snapshot = config.is_snapshot(step)
-                if step % config.checkpoint_every == 0 or snapshot:
-                    checkpoint, saved_step = checkpoint_now(), step
-                    if chief:
-                        save_loss_curve(run.training_records(), run.loss_curve)
-                if snapshot and evaluator:
-                    evaluate(step, checkpoint)
-            finished = True
-        except tf.errors.DataLossError as exc:  # a record whose bytes changed on disk
-            reason = _reason(exc, ("corrupt", "crc", "truncat"))
-            raise TrainingError(
-                f"damaged data in {config.data} ({reason}); write it again (cgan-prepare) "
-                "and continue with --resume"
-            ) from None
-        except tf.errors.OpError as exc:
-            if LABEL_OUT_OF_RANGE in str(exc.message):
-                raise TrainingError(
-                    f"damaged data in {config.data}: {LABEL_OUT_OF_RANGE} "
-                    f"(0..{len(config.labels) - 1}); write it again (cgan-prepare)"
-                ) from None
-            if trainer.workers == 1:
-                raise
-            raise TrainingError(
-                f"lost another worker of the cluster ({_reason(exc, _PEER_LOST)}); start every "
-                f"worker again with --resume: training goes on from step {saved_step or 0}"
-            ) from None
-        finally:
-            bar.close()
-            # After a failed collective the others may be gone: a save would wait for them.
-            if (finished or trainer.workers == 1) and saved_step != int(trainer.step.numpy()):
-                checkpoint = checkpoint_now()
-            if chief:
-                save_loss_curve(run.training_records(), run.loss_curve)
-                sample(run.samples / "latest.png")
-    if clock.total >= cpu_budget and progress and chief:
-        print(f"the run has used its {config.cpu_minutes:g} CPU minutes", file=sys.stderr)
+        session.run_steps(stop, cpu_budget)
+    if session.clock.total >= cpu_budget:
+        session.say(f"the run has used its {config.cpu_minutes:g} CPU minutes")
     if evaluator and progress:
-        for line in evaluator.summary(clock.total / 60.0):
+        for line in evaluator.summary(session.clock.total / 60.0):
             print(f"cgan-train: {line}", file=sys.stderr)
     return SessionResult(
         step=int(trainer.step.numpy()),
-        epoch=epoch_of(),
+        epoch=session.epoch(),
         stopped_by=stop.requested,
-        checkpoint=checkpoint,
+        checkpoint=session.checkpoint,
         worker=trainer.worker_index,
     )
 
@@ -352,6 +404,11 @@ def _reason(exc: tf.errors.OpError, words: tuple[str, ...]) -> str:
     return type(exc).__name__
 
 
+def resolve_precision(requested: str) -> tuple[str, str]:
+    """The Keras policy for `requested` on this machine, and why (training/precision.py)."""
+    return choose_precision(requested, bool(tf.config.list_logical_devices("GPU")), cpu_flags())
+
+
 def _build_trainer(
     config: TrainConfig, strategy: tf.distribute.Strategy, run: RunDir
 ) -> GANTrainer:
@@ -360,9 +417,7 @@ def _build_trainer(
     afterwards so that nothing else in the process (tests, a second run) inherits float16."""
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy(resolve_precision(config.precision)[0])
     try:
         return GANTrainer(config, strategy, run)
     finally:

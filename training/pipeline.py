@@ -17,7 +17,7 @@ from cgan.common.records import LABEL_BYTES, RecordManifest
 from cgan.training.data import RecordSet
 
 if TYPE_CHECKING:
-    from cgan.training.data import LabelledImages
+    from cgan.training.labelled import LabelledImages
 
 # Records shuffled together when streaming from disk: as many as fit in 32 MiB (2,730 at
 # 64x64, 10,000 at 32x32), between 1,000 and 10,000. A window costs about four times its

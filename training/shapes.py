@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from cgan.training.data import LabelledImages
+from cgan.training.labelled import LabelledImages
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring")
 COLOURS = {

@@ -20,7 +20,8 @@ from cgan.common.records import MANIFEST_NAME
 from cgan.common.run_dir import EVALUATION, RunDir
 from cgan.evaluation.snapshot import Figure, Generate, SnapshotMeter
 from cgan.training.config import TrainConfig
-from cgan.training.data import LabelledImages, RecordSet
+from cgan.training.data import RecordSet
+from cgan.training.labelled import LabelledImages
 
 # The figures a record carries, in the order a log line shows them.
 _SHOWN = {

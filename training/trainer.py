@@ -114,7 +114,7 @@ class GANTrainer:
         optimizer = keras.optimizers.Adam(
             learning_rate, beta_1=self.config.beta1, beta_2=self.config.beta2
         )
-        if self.config.mixed_precision:
+        if self.config.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 

@@ -38,10 +38,7 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import (
-    CannotResolveHostError,
     DontCloseSpider,
-    DownloadConnectionRefusedError,
-    DownloadTimeoutError,
     IgnoreRequest,
 )
 from scrapy.http import Response
@@ -49,13 +46,12 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.log import SpiderLoggerAdapter
-from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
 from cgan.scraping.addresses import scheme_refusal
 from cgan.scraping.auth import AUTHORISED, KEYED, ApiKey, AuthError, OAuthClient
 from cgan.scraping.items import LabelledImage, LabelSpec, parse_labels
-from cgan.scraping.middlewares import API_PAGE, BUDGETED, UnsafeURL, parse_retry_after
+from cgan.scraping.middlewares import UnsafeURL, parse_retry_after
 from cgan.scraping.ratelimit import RateLimited, RequestBudget, Stopping, utc_text
 from cgan.scraping.report import (
     PROJECT_LOGGER,
@@ -65,6 +61,7 @@ from cgan.scraping.report import (
     pages_key,
 )
 from cgan.scraping.state import CrawlState
+from cgan.scraping.transport import API_PAGE, BUDGETED, unreachable
 
 Cursor = dict[str, Any]
 
@@ -151,32 +148,6 @@ class PageLedger:
 
 
 # --- when a whole source is down ------------------------------------------------------------
-
-# Failures that mean nothing answered at all, as opposed to one bad answer (HTTP 500,
-# robots.txt, malformed JSON): they make the whole source fail, not one label's search.
-_UNREACHABLE: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError), "connection refused"),
-    ((CannotResolveHostError, twisted_error.DNSLookupError), "DNS lookup failed"),
-    (
-        (
-            DownloadTimeoutError,
-            twisted_error.TimeoutError,
-            twisted_error.TCPTimedOutError,
-            TimeoutError,
-        ),
-        "timed out",
-    ),
-    ((twisted_error.ConnectError,), "could not connect"),
-)
-
-
-def unreachable(exc: BaseException) -> str | None:
-    """A short phrase when `exc` means nothing answered (refused, no DNS, timeout), else None."""
-    for types, phrase in _UNREACHABLE:
-        if isinstance(exc, types):
-            return phrase
-    return None
-
 
 # --- the spider -----------------------------------------------------------------------------
 

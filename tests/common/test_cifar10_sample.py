@@ -35,6 +35,7 @@ def test_split(cifar10_dir, runner):
     return runner.predict_all(images, 50), labels, names
 
 
+@pytest.mark.slow
 def test_zero_shot_through_wordnet(test_split, wordnet, imagenet_classes):
     from cgan.common.imagenet.labelmap import map_label
     from cgan.common.imagenet.zeroshot import membership, top1_agrees
@@ -51,6 +52,7 @@ def test_zero_shot_through_wordnet(test_split, wordnet, imagenet_classes):
     assert restricted >= 0.24, restricted
 
 
+@pytest.mark.slow
 def test_pooled_features_separate_the_classes(cifar10_dir, runner, test_split):
     """Nearest class mean (cosine) from 20 train images per class."""
     predictions, labels, _ = test_split

@@ -24,6 +24,7 @@ def onnx_outputs(weights, pixels: np.ndarray, outputs=FEATURES) -> dict[str, np.
     return dict(zip(outputs, session.run(list(outputs), {"pixels": pixels}), strict=True))
 
 
+@pytest.mark.slow
 def test_keras_and_onnx_forms_agree_on_random_images(weights):
     pytest.importorskip("tensorflow")
     from cgan.common.imagenet.keras_model import build_keras

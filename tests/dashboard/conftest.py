@@ -41,7 +41,7 @@ def _measured_study(folder: Path) -> None:
 
     for name, lr in (("slow", 1e-4), ("fast", 1e-3)):
         config = tiny_config(
-            steps=8, eval_every=2, eval_samples=4, keep_best="fd", g_lr=lr, d_lr=lr
+            steps=8, eval_every=4, eval_samples=4, keep_best="fd", g_lr=lr, d_lr=lr
         )
         train(config, folder / name, resume=False, progress=False)
 

@@ -124,6 +124,7 @@ def page(server) -> Iterator:
         yield page
 
 
+@pytest.mark.slow
 def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
     grid = page.locator('[data-testid="stImage"] img').first
     grid.wait_for(state="visible")
@@ -171,6 +172,7 @@ def test_pick_a_class_and_generate_in_chromium(page, tmp_path):
     assert screenshot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_hostile_upload_in_chromium(page, tmp_path):
     """An upload whose weights point at a file in the server's folder: one error line on
     the page, no image, and the page goes on working."""
@@ -195,6 +197,7 @@ def _settled(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
+@pytest.mark.slow
 def test_training_page_overlays_two_measured_runs_in_chromium(page, tmp_path):
     """The Training page with two runs that measured themselves, one overlaid on the other:
     the quality and loss charts draw, the best snapshot's export command is shown."""
@@ -233,6 +236,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow
 def test_an_uploaded_model_that_never_ends_gives_back_the_core(dashboard_files, tmp_path):
     """An upload whose graph loops for ever: the load probe is stopped at the run limit
     (CGAN_RUN_SECONDS=2 here), the page says so in one line, and once the page is closed
@@ -255,3 +259,39 @@ def test_an_uploaded_model_that_never_ends_gives_back_the_core(dashboard_files, 
         time.sleep(5)
         spent = _cpu_seconds(pid) - before
         assert spent < 1.0, f"the server used {spent:.1f} CPU-s in 5 s after the page closed"
+
+
+def _resident_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident MiB of a process, from /proc."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+@pytest.mark.slow
+def test_an_uploaded_model_that_fills_memory_is_stopped_and_gives_it_back(
+    dashboard_files, tmp_path
+):
+    """An upload that expands 128 MiB per image inside its graph: the load probe (one
+    image) fits the server's CGAN_RUN_MEMORY_MB=256, the page's 32 images (4 GiB) do not and
+    get one line; the server's peak stays near the limit, and its memory falls back once the
+    page is closed."""
+    filling = tmp_path / "fill.onnx"
+    filling.write_bytes(hostile_model(fill_per_image=32 * 2**20).SerializeToString())
+    with _serve(dashboard_files, tmp_path, {"CGAN_RUN_MEMORY_MB": "256"}) as (url, pid):
+        with _browser_page(url) as page:
+            page.locator('[data-testid="stImage"] img').first.wait_for(state="visible")
+            before, _ = _resident_mb(pid)
+            page.get_by_text("Upload", exact=True).click()
+            upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+            upload.set_input_files(str(filling))
+            alert = page.get_by_role("alert").filter(has_text="needed more than the 256 MiB")
+            alert.wait_for()
+            message = alert.inner_text().strip().splitlines()[-1]
+            assert "CGAN_RUN_MEMORY_MB sets the limit" in message, message
+            assert page.locator('[data-testid="stException"]').count() == 0
+        time.sleep(3)
+        after, peak = _resident_mb(pid)
+        assert peak - before < 256 + 200, f"peak {peak:.0f} MiB from {before:.0f} MiB"
+        assert after - before < 100, f"{after:.0f} MiB after the page closed, {before:.0f} before"

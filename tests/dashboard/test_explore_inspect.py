@@ -23,6 +23,7 @@ from tests.dashboard.helpers import (
 TILE = 32 * auto_zoom(32)
 
 
+@pytest.mark.slow
 def test_interpolation_strip_and_gif(app, media):
     show(app.run(), "Explore")
     assert_clean(app)
@@ -48,6 +49,7 @@ def test_interpolation_strip_and_gif(app, media):
     assert sum(1 for _ in ImageSequence.Iterator(decode(gif))) == 5
 
 
+@pytest.mark.slow
 def test_new_seeds_change_the_interpolation(app):
     show(app.run(), "Explore")
     before = image_urls(app)
@@ -58,6 +60,7 @@ def test_new_seeds_change_the_interpolation(app):
     assert image_urls(app)[0] != before[0]
 
 
+@pytest.mark.slow
 def test_class_sweep_puts_the_same_noise_through_every_class(app, media, dashboard_env):
     show(app.run(), "Explore")
     widget(app, "explore.sweep_seed").set_value(11)
@@ -76,6 +79,7 @@ def test_class_sweep_puts_the_same_noise_through_every_class(app, media, dashboa
         np.testing.assert_array_equal(tile[:: TILE // 32, :: TILE // 32], image)
 
 
+@pytest.mark.slow
 def test_inspect_shows_the_model_card_facts_and_latency(app):
     show(app.run(), "Inspect")
     assert_clean(app)
@@ -110,6 +114,7 @@ def with_metadata(source, target, **values):
     return target
 
 
+@pytest.mark.slow
 def test_inspect_shows_metrics_with_their_protocol(app, dashboard_files, tmp_path, monkeypatch):
     metrics = {
         "fid": 41.5,
@@ -125,6 +130,7 @@ def test_inspect_shows_metrics_with_their_protocol(app, dashboard_files, tmp_pat
     assert any(j.value and "cifar10 test" in j.value for j in app.json)
 
 
+@pytest.mark.slow
 def test_wrongly_typed_metadata_gives_an_error_box(app, dashboard_files, tmp_path, monkeypatch):
     path = with_metadata(
         dashboard_files.model,

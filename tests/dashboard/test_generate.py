@@ -26,6 +26,7 @@ def grid_size(rows: int, columns: int, tile: int) -> tuple[int, int]:
     return columns * (tile + PAD) + PAD, rows * (tile + PAD) + PAD
 
 
+@pytest.mark.slow
 def test_generate_shows_a_grid_of_the_chosen_class(app):
     app.run()
     assert_clean(app)
@@ -108,6 +109,7 @@ def test_seeds_past_the_last_one_give_one_error_line(app, seed):
     assert "outside" in one_error(app)
 
 
+@pytest.mark.slow
 def test_choices_survive_a_visit_to_another_view(app):
     app.run()
     widget(app, "generate.label").select("blue-triangle")

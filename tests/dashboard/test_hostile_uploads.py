@@ -29,6 +29,7 @@ HOSTILE_UPLOADS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(HOSTILE_UPLOADS))
 def test_hostile_upload_is_one_error_box(app, tmp_path, monkeypatch, media, case):
     options, fragment = HOSTILE_UPLOADS[case]
@@ -66,6 +67,7 @@ def test_a_bug_in_a_page_is_one_line_and_logged(app, monkeypatch, caplog):
     assert_clean(app)
 
 
+@pytest.mark.slow
 def test_a_grid_over_the_memory_cap_is_refused(app, tmp_path, monkeypatch):
     """A 1024px model at the largest zoom: 32 tiles would be 6 GiB of pixels."""
     model = hostile_model(labels=["cat", "dog"], image_size=1024)

@@ -63,6 +63,7 @@ def test_validate_upload_accepts_an_export(dashboard_files):
     assert generator.labels == ["red-disc", "green-square", "blue-triangle"]
 
 
+@pytest.mark.slow
 def test_bad_upload_through_the_state_hook_shows_one_error(app):
     app.run()
     app.session_state[sidebar.UPLOAD] = UploadedModel("junk.onnx", JUNK)
@@ -73,6 +74,7 @@ def test_bad_upload_through_the_state_hook_shows_one_error(app):
     assert_clean(app)
 
 
+@pytest.mark.slow
 def test_good_upload_through_the_state_hook_is_opened_once(app, dashboard_files, monkeypatch):
     loading._cached_upload.clear()
     opened = []
@@ -104,6 +106,7 @@ def _uploader_supported() -> bool:
     return "set_value" in vars(FileUploader)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _uploader_supported(), reason="this Streamlit's AppTest cannot upload")
 def test_the_real_uploader_feeds_the_same_path(app, dashboard_files):
     app.run()
@@ -133,6 +136,7 @@ def test_missing_default_model_is_one_error_line(app, monkeypatch, tmp_path):
     assert "does not exist" in one_error(app)
 
 
+@pytest.mark.slow
 def test_without_a_shipped_model_the_models_folder_is_used(app, nothing_shipped):
     app.run()
     assert_clean(app)

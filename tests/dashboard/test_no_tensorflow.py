@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.dashboard.conftest import APP
 from tests.dashboard.helpers import PAGES
 
@@ -32,6 +34,7 @@ def test_every_page_is_in_the_test_list():
     assert pages - {"views/__init__.py"} == set(PAGES.values())
 
 
+@pytest.mark.slow
 def test_no_page_imports_tensorflow(dashboard_files):
     env = {**os.environ, **dashboard_files.env()}
     done = subprocess.run(

@@ -58,6 +58,7 @@ def test_run_files_are_read(dashboard_files):
     assert 'arch = "sngan"' in text and config["labels"][0] == "red-disc"
 
 
+@pytest.mark.slow
 def test_training_view_shows_curves_samples_and_config(app):
     show(app.run(), "Training")
     assert_clean(app)
@@ -81,7 +82,7 @@ def test_training_view_shows_curves_samples_and_config(app):
 def test_measured_runs_give_quality_frames_and_the_best_checkpoint(dashboard_files):
     run = open_run(dashboard_files.runs, "study/fast")
     quality = evaluation_frame(run)
-    assert list(quality["step"]) == [2, 4, 6, 8]
+    assert list(quality["step"]) == [4, 8]  # eval_every 4
     assert {"probe_accuracy", "imagenet_frechet_distance", "cpu_hours", "epoch"} <= set(quality)
     assert list(metrics_frame(run)["step"]) == [2, 4, 6, 8]  # the losses, apart
     best = run.read_best()
@@ -90,6 +91,7 @@ def test_measured_runs_give_quality_frames_and_the_best_checkpoint(dashboard_fil
     assert names[0] == "best" and names[1] == "ckpt-8"
 
 
+@pytest.mark.slow
 def test_training_view_overlays_quality_curves_and_marks_the_best(app, dashboard_files):
     show(app.run(), "Training")
     widget(app, "training.run").select("study/slow").run()

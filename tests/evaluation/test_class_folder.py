@@ -53,6 +53,7 @@ def judge(splits, tmp_path_factory) -> FolderJudge:
     return FolderJudge(val, train, 32, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
+@pytest.mark.slow
 def test_real_images_against_themselves(judge, splits):
     train, val = splits
     result = evaluate_real_folder(val, judge, samples_per_class=100)
@@ -71,6 +72,7 @@ def test_real_images_against_themselves(judge, splits):
     assert result["samples"] == 60 and result["kind"] == "real images"
 
 
+@pytest.mark.slow
 def test_the_training_split_is_a_different_sample(judge, splits):
     train, _ = splits
     result = evaluate_real_folder(train, judge, samples_per_class=10)
@@ -79,6 +81,7 @@ def test_the_training_split_is_a_different_sample(judge, splits):
     assert result["probe_accuracy"] >= 0.9  # the probe's own training images
 
 
+@pytest.mark.slow
 def test_a_model_is_measured_at_its_resolution(judge, exported_model):
     generator = ImageGenerator(exported_model)
     result = evaluate_generator(generator, judge, samples_per_class=8, first_seed=3)
@@ -90,6 +93,7 @@ def test_a_model_is_measured_at_its_resolution(judge, exported_model):
     assert result["protocol"]["samples_per_class"] == 8
 
 
+@pytest.mark.slow
 def test_a_model_at_another_resolution_is_refused(splits, exported_model):
     from cgan.common.errors import EvaluationError
 
@@ -99,6 +103,7 @@ def test_a_model_at_another_resolution_is_refused(splits, exported_model):
         evaluate_generator(ImageGenerator(exported_model), judge64, samples_per_class=2)
 
 
+@pytest.mark.slow
 def test_real_features_come_from_the_cache_the_second_time(splits, tmp_path, monkeypatch):
     train, val = splits
     cache = tmp_path / "cache"
@@ -116,6 +121,7 @@ def test_real_features_come_from_the_cache_the_second_time(splits, tmp_path, mon
     assert second.probe.train_images == first.probe.train_images == 90
 
 
+@pytest.mark.slow
 def test_a_damaged_or_stale_cache_is_recomputed(splits, tmp_path):
     train, val = splits
     cache = tmp_path / "cache"
@@ -139,6 +145,7 @@ def test_a_damaged_or_stale_cache_is_recomputed(splits, tmp_path):
         added.unlink()
 
 
+@pytest.mark.slow
 def test_cli_class_folder_mode_writes_the_result(splits, exported_model, tmp_path, capsys):
     train, val = splits
     out = tmp_path / "result.json"
@@ -164,6 +171,7 @@ def test_cli_class_folder_mode_writes_the_result(splits, exported_model, tmp_pat
     assert "probe accuracy" in printed and "in ImageNet features" in printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

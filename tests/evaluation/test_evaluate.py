@@ -26,6 +26,7 @@ def run_eval(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_real_images_against_themselves_are_the_ceiling(tiny_judge, synthetic_reference):
     from cgan.evaluation.evaluate import Protocol, evaluate
     from cgan.evaluation.judge import load_judge
@@ -42,6 +43,7 @@ def test_real_images_against_themselves_are_the_ceiling(tiny_judge, synthetic_re
     assert result["fid_inception"] is None and "no Inception weights" in result["inception_note"]
 
 
+@pytest.mark.slow
 def test_model_evaluation_writes_results_and_embeds_them(
     tiny_judge, synthetic_reference, exported_model, tmp_path
 ):
@@ -89,6 +91,7 @@ def test_model_evaluation_writes_results_and_embeds_them(
     assert repeat["frechet_distance"] == saved["frechet_distance"]
 
 
+@pytest.mark.slow
 def test_errors_are_one_line(tiny_judge, synthetic_reference, exported_model, tmp_path):
     cases = [
         ([], "give either a model .onnx or --real FOLDER"),
@@ -111,6 +114,7 @@ def test_errors_are_one_line(tiny_judge, synthetic_reference, exported_model, tm
         assert len(lines) == 1 and fragment in lines[0], result.stderr
 
 
+@pytest.mark.slow  # needs a trained run or judge (a fixture of 10-16 s)
 def test_labels_must_match_the_judge(tiny_judge, tmp_path):
     from cgan.evaluation.evaluate import real_samples
     from cgan.evaluation.judge import load_judge
@@ -136,6 +140,7 @@ def test_inception_score_extremes_and_missing_weights(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_shipped_judge_knows_cifar10(cifar10_dir):
     from cgan.evaluation import SHIPPED_JUDGE
     from cgan.evaluation.judge import load_judge

@@ -26,6 +26,7 @@ def noise(count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_real_images_against_themselves_in_imagenet_features(tiny_judge, synthetic_reference):
     from cgan.evaluation.evaluate import Protocol, evaluate
     from cgan.evaluation.judge import load_judge
@@ -45,6 +46,7 @@ def test_real_images_against_themselves_in_imagenet_features(tiny_judge, synthet
         assert sorted(result["zero_shot_unmapped_labels"]) == sorted(result["per_class"])
 
 
+@pytest.mark.slow
 def test_zero_shot_agreement_and_the_independence_flag(monkeypatch):
     from cgan.common.imagenet.wordnet import DEFAULT_DIR
 
@@ -85,10 +87,15 @@ def test_zero_shot_agreement_and_the_independence_flag(monkeypatch):
         (None, None),
         ({}, None),
         ({"training_config": {"arch": "sngan", "d_channels": 32}}, None),
-        ({"training_config": {"imagenet_discriminator": "none"}}, None),
-        ({"training_config": {"imagenet_discriminator": "stage3"}}, "imagenet_discriminator"),
-        ({"training_config": {"model": {"imagenet_features": True}}}, "imagenet_features"),
+        ({"training_config": {"imagenet_projected": False}}, None),
+        ({"training_config": {"imagenet_projected": True}}, "imagenet_projected = true"),
         ({"imagenet_independent": False}, "imagenet_independent: false"),
+        ({"imagenet_independent": True}, None),
+        # the exporter's key decides over the config it also carries
+        (
+            {"imagenet_independent": False, "training_config": {"imagenet_projected": False}},
+            "imagenet_independent: false",
+        ),
     ],
 )
 def test_models_trained_with_the_network_are_flagged(extra, reason):
@@ -96,6 +103,7 @@ def test_models_trained_with_the_network_are_flagged(extra, reason):
     assert (found is None) if reason is None else (reason in found)
 
 
+@pytest.mark.slow
 def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

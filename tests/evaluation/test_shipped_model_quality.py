@@ -12,6 +12,7 @@ from cgan.inference.default_model import shipped_model_path
 SHIPPED = shipped_model_path()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model here")
 def test_judge_recognises_the_requested_classes():
     pytest.importorskip("tensorflow")

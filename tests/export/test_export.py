@@ -29,6 +29,7 @@ def run_export(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["sngan", "dcgan"])
 def test_export_parity_metadata_and_card(tiny_runs, tmp_path, arch):
     out = tmp_path / f"{arch}.onnx"
@@ -58,6 +59,7 @@ def test_export_parity_metadata_and_card(tiny_runs, tmp_path, arch):
     assert info.dataset == "synthetic" and info.opset == 17
     assert info.export_time and info.project_version and str(tiny_runs[arch]) in info.source_run
     assert info.parity_max_abs_diff == max(result.parity.values())
+    assert info.extra["imagenet_independent"] is True  # a pixel discriminator
 
     card = out.with_suffix(".md").read_text()
     assert "![samples" in card and out.with_suffix(".png").name in card
@@ -77,6 +79,7 @@ def test_one_session_serves_several_batch_sizes_identically(exported_model):
         np.testing.assert_array_equal(generator.generate(labels, seeds), whole)
 
 
+@pytest.mark.slow
 def test_raw_generator_differs_from_ema(tiny_runs, tmp_path):
     ema = export_run(tiny_runs["sngan"], tmp_path / "ema.onnx", card=False)
     raw = export_run(tiny_runs["sngan"], tmp_path / "raw.onnx", ema=False, card=False)
@@ -86,6 +89,7 @@ def test_raw_generator_differs_from_ema(tiny_runs, tmp_path):
     assert not np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_fp16_export_has_its_own_reported_bound(tiny_runs, tmp_path):
     result = export_run(tiny_runs["sngan"], tmp_path / "half.onnx", fp16=True, card=False)
     assert result.info.precision == "fp16"
@@ -100,6 +104,7 @@ def test_fp16_export_has_its_own_reported_bound(tiny_runs, tmp_path):
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_parity_failure_writes_nothing(tiny_runs, tmp_path, monkeypatch):
     monkeypatch.setitem(exporter.PARITY_BOUND, "fp32", 0.0)
     with pytest.raises(ParityError, match="nothing written"):
@@ -115,6 +120,7 @@ def test_run_without_checkpoints(tiny_runs, tmp_path):
         export_run(run, tmp_path / "x.onnx")
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint(tiny_runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_runs["sngan"], run)
@@ -135,6 +141,7 @@ def test_unwritable_outputs(tiny_runs, tmp_path):
         export_run(tiny_runs["sngan"], tmp_path / "dir.onnx")
 
 
+@pytest.mark.slow
 def test_cli_success_and_one_line_errors(tiny_runs, tmp_path):
     ok = run_export(str(tiny_runs["dcgan"]), "-o", str(tmp_path / "m" / "dc.onnx"))
     assert ok.returncode == 0, ok.stderr

@@ -121,6 +121,7 @@ def test_one_file_per_image_in_each_format(exported_model, tmp_path):
     assert jpg.returncode == 0 and Image.open(tmp_path / "one.jpg").format == "JPEG"
 
 
+@pytest.mark.slow
 def test_list_labels_and_info(exported_model):
     listing = infer("--list-labels", "--model", str(exported_model))
     assert listing.stdout.splitlines() == ["0\tred-disc", "1\tgreen-square", "2\tblue-triangle"]
@@ -152,6 +153,7 @@ def test_bad_arguments(exported_model, tmp_path, args, fragment):
     assert_one_line_error(infer(*args, "--model", str(exported_model), cwd=tmp_path), fragment)
 
 
+@pytest.mark.slow
 def test_bad_models_and_outputs(tmp_path, corrupt_model, model_without_metadata, exported_model):
     assert_one_line_error(
         infer("--label", "0", "--model", str(tmp_path / "nope.onnx")), "does not exist"

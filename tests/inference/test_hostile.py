@@ -140,6 +140,7 @@ def test_cgan_infer_refuses_hostile_model(tmp_path, case):
     assert files_under(tmp_path) == before  # nothing written, inside or outside
 
 
+@pytest.mark.slow
 def test_a_model_that_never_ends_is_stopped_at_the_run_limit(tmp_path):
     """A Loop of 2**62 trips in a model of a few hundred bytes: stopped by onnxruntime's
     terminate flag at CGAN_RUN_SECONDS, one line, nothing written."""
@@ -162,6 +163,77 @@ def test_a_model_that_never_ends_is_stopped_at_the_run_limit(tmp_path):
     assert bounded.returncode == 0, bounded.stderr
 
 
+# A lean parent (python -S) runs the command and reports its child's peak resident memory:
+# measured without RLIMIT_AS, so only the run memory limit can keep it down.
+PEAK_OF_CHILD = """
+import resource, subprocess, sys
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(result.stderr)
+print(result.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+FILL_PER_IMAGE = 16 * 2**20  # 64 MiB of float32 per image, inside the graph
+
+
+def infer_peak(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, int, str]:
+    """cgan-infer's exit code, peak resident MiB and stderr."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", PEAK_OF_CHILD, sys.executable, "-m", "cgan.inference.cli",
+         *args],
+        cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True, text=True, timeout=TIME_LIMIT,
+    )  # fmt: skip
+    code, peak = result.stdout.split()
+    return int(code), int(peak), result.stderr
+
+
+@pytest.mark.slow
+def test_a_model_that_fills_memory_inside_its_graph_is_stopped_at_the_memory_limit(tmp_path):
+    """A model of a few hundred bytes that expands 64 MiB per image inside the graph: 32
+    images would take 2 GiB. Under CGAN_RUN_MEMORY_MB=512 the run is refused in one line
+    and the process never holds much more than the limit; 2 images (128 MiB) still work."""
+    model = save(hostile_model(fill_per_image=FILL_PER_IMAGE), tmp_path / "fill.onnx")
+    assert model.stat().st_size < 2_000
+    work = tmp_path / "work"
+    work.mkdir()
+    limit = {"CGAN_RUN_MEMORY_MB": "512"}
+    code, peak, stderr = infer_peak(
+        "--label", "0", "--n", "32", "--model", str(model), cwd=work, env=limit
+    )
+    assert code == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+    assert "needed more than the 512 MiB a run may use" in stderr
+    assert "CGAN_RUN_MEMORY_MB" in stderr
+    assert peak < 512 + 300, peak  # the interpreter, numpy and onnxruntime: about 100 MiB
+    assert not any(work.iterdir())
+    code, peak, stderr = infer_peak(
+        "--label", "0", "--n", "2", "--model", str(model), cwd=work, env=limit
+    )
+    assert code == 0, stderr
+    assert len(list(work.rglob("*.png"))) == 2
+
+
+def test_memory_a_run_took_is_returned_when_it_ends(tmp_path):
+    """The same model in this process: a run of 8 images (512 MiB inside the graph) ends,
+    and the process's resident memory falls back; a run of 64 images (4 GiB), past the
+    default 2 GiB, is refused as one InferenceError, and its memory is returned too."""
+    model = save(hostile_model(fill_per_image=FILL_PER_IMAGE), tmp_path / "f.onnx")
+    generator = ImageGenerator(model, batch_size=64)
+
+    def resident_mb() -> float:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    before = resident_mb()
+    generator.generate([0] * 8, list(range(8)))
+    assert resident_mb() - before < 100
+    with pytest.raises(InferenceError, match="needed more than the 2048 MiB") as refused:
+        generator.generate([0] * 64, list(range(64)))
+    assert "\n" not in str(refused.value)
+    assert resident_mb() - before < 100
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_end_a_model_that_never_ends(tmp_path, stop):
     """Inside the endless run (the default limit is a minute away), Ctrl-C is one line and
@@ -224,6 +296,7 @@ def small_model(tmp_path_factory) -> Path:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, fragment",
     [

@@ -8,6 +8,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 from PIL import Image
 
 from tests.scraping.fake_apis import (
@@ -84,6 +85,7 @@ def _populate(source: LocalSource) -> tuple[dict[str, set[str]], dict[str, str],
     return good, rejected, groups
 
 
+@pytest.mark.slow
 def test_full_crawl_keeps_good_images_and_records_every_rejection(
     local_source, crawl, manifest, tmp_path
 ):
@@ -143,6 +145,7 @@ def test_full_crawl_keeps_good_images_and_records_every_rejection(
     assert (out / "summary.json").is_file()
 
 
+@pytest.mark.slow
 def test_limit_is_exact_and_paging_stops(local_source, crawl, manifest, tmp_path):
     for i in range(30):
         path = f"/img/c{i}.jpg"
@@ -164,6 +167,7 @@ def test_limit_is_exact_and_paging_stops(local_source, crawl, manifest, tmp_path
     assert "note:" not in result.stdout
 
 
+@pytest.mark.slow
 def test_resume_downloads_nothing_twice_and_dedupes_across_labels(
     local_source, crawl, manifest, tmp_path
 ):
@@ -204,6 +208,7 @@ def test_resume_downloads_nothing_twice_and_dedupes_across_labels(
     assert first_hits["/robots.txt"] >= 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_consistent_manifest_and_resumes(
     local_source, manifest, tmp_path, crawl_args, cli
 ):
@@ -243,6 +248,7 @@ def test_ctrl_c_leaves_a_consistent_manifest_and_resumes(
     assert len({r["url"] for r in after}) == len(after)
 
 
+@pytest.mark.slow
 def test_pixabay_without_key_is_skipped_with_a_message(local_source, tmp_path, cli, crawl_args):
     local_source.add_file("/img/a.jpg", make_jpeg(1))
     local_source.add_result("openverse", "cat", "/img/a.jpg")
@@ -254,6 +260,7 @@ def test_pixabay_without_key_is_skipped_with_a_message(local_source, tmp_path, c
     assert (tmp_path / "o" / "cat").is_dir()
 
 
+@pytest.mark.slow
 def test_robots_txt_still_applies_to_reddit_listings(local_source, crawl, tmp_path):
     local_source.robots += "Disallow: /reddit/\n"
     local_source.add_file("/img/r.jpg", make_jpeg(20))
@@ -265,6 +272,7 @@ def test_robots_txt_still_applies_to_reddit_listings(local_source, crawl, tmp_pa
     assert local_source.hits["/commons/w/api.php"] == 1  # official API: exempt
 
 
+@pytest.mark.slow
 def test_robots_txt_holds_for_a_burst_of_first_requests(local_source, crawl, manifest, tmp_path):
     # Six downloads start together while robots.txt is still on its way; every
     # one of them must wait for it (Scrapy's own middleware lets all but one through).

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from cgan.scraping.imagecheck import sha1_of
 from tests.scraping.fake_apis import make_jpeg
 
 
+@pytest.mark.slow
 def test_only_http_urls_are_fetched_and_redirects_are_checked(
     local_source, crawl, manifest, tmp_path
 ):

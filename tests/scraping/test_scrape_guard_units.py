@@ -28,7 +28,7 @@ from scrapy.settings import Settings
 from twisted.internet import error as twisted_error
 
 from cgan.scraping.addresses import address_refusal, scheme_refusal
-from cgan.scraping.middlewares import API_PAGE, UnsafeURL, UrlGuardMiddleware
+from cgan.scraping.middlewares import UnsafeURL, UrlGuardMiddleware
 from cgan.scraping.pipelines import reason_for
 from cgan.scraping.report import (
     FAILED,
@@ -41,7 +41,7 @@ from cgan.scraping.report import (
     source_outcome,
     terminal_lines,
 )
-from cgan.scraping.spiders.base import unreachable
+from cgan.scraping.transport import API_PAGE, unreachable
 
 # What the fake resolver answers; a name missing here fails the test if looked up.
 DNS = {

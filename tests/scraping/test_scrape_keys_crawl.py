@@ -108,6 +108,7 @@ def _secrets(client_id: str, secret: str, tokens: list[str]) -> list[str]:
 # --- Reddit's Data API ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reddit_api_one_token_its_user_agent_and_no_secret_anywhere(
     local_source, image_host, tmp_path
 ):
@@ -138,6 +139,7 @@ def test_reddit_api_one_token_its_user_agent_and_no_secret_anywhere(
     )
 
 
+@pytest.mark.slow
 def test_reddit_token_refused_mid_crawl_is_renewed_and_the_page_sent_again(
     local_source, image_host, tmp_path
 ):
@@ -162,6 +164,7 @@ def test_reddit_token_refused_mid_crawl_is_renewed_and_the_page_sent_again(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setup", "reason"),
     [
@@ -214,6 +217,7 @@ def test_reddit_without_keys_stays_on_the_public_listing_under_robots_txt(
 # --- Pixabay's API key ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pixabay_key_reaches_the_api_and_nothing_else(local_source, image_host, tmp_path):
     assert len(PIXABAY_TEST_KEY) >= 8  # the log filter ignores shorter values
     _results(local_source, image_host, "pixabay", ("cat", "dog"), 6)  # 2 pages of 3 each
@@ -239,6 +243,7 @@ def test_pixabay_key_reaches_the_api_and_nothing_else(local_source, image_host, 
 # --- pacing by rate-limit headers -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rate_limit_headers_pace_the_crawl_so_no_429_is_ever_answered(
     local_source, image_host, tmp_path
 ):
@@ -287,6 +292,7 @@ def _age_budgets(out: Path, seconds: float) -> None:
     path.write_text(json.dumps(data))
 
 
+@pytest.mark.slow
 def test_openverse_anonymous_daily_budget_stops_the_source_and_a_later_run_resumes(
     local_source, image_host, tmp_path
 ):
@@ -337,6 +343,7 @@ def test_openverse_anonymous_daily_budget_stops_the_source_and_a_later_run_resum
     assert kept == {"cat": 9, "dog": 9}
 
 
+@pytest.mark.slow
 def test_openverse_with_keys_uses_expiring_tokens_and_larger_pages(
     local_source, image_host, tmp_path
 ):
@@ -363,6 +370,7 @@ def test_openverse_with_keys_uses_expiring_tokens_and_larger_pages(
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_rate_limit_wait_stops_at_once(local_source, image_host, tmp_path):
     _results(local_source, image_host, "openverse", ("cat", "dog"), 3)
     out = tmp_path / "out"

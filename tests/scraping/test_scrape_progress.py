@@ -9,6 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from cgan.scraping.runner import CrawlProgress
 from tests.scraping.fake_apis import make_jpeg
 
@@ -28,6 +30,7 @@ def _offer(source, label: str, good: int, broken: int, seed: int) -> None:
         source.add_result("openverse" if i % 2 else "wikimedia", label, path)
 
 
+@pytest.mark.slow
 def test_crawl_shows_kept_over_limit_per_label_on_stderr(local_source, crawl, tmp_path):
     _offer(local_source, "cat", good=6, broken=2, seed=700)
     _offer(local_source, "dog", good=6, broken=1, seed=800)
@@ -46,6 +49,7 @@ def test_crawl_shows_kept_over_limit_per_label_on_stderr(local_source, crawl, tm
     assert "images/s" not in result.stdout and "kept" in result.stdout.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_quiet_crawl_shows_no_progress(local_source, crawl, tmp_path):
     _offer(local_source, "cat", good=3, broken=0, seed=900)
     result = crawl("cat", 3, tmp_path / "out", sources="openverse,wikimedia", quiet=True)

@@ -13,7 +13,7 @@ from scrapy import Request
 from scrapy.http import Response
 from scrapy.settings import Settings
 
-from cgan.scraping.middlewares import BUDGETED, RateLimitMiddleware
+from cgan.scraping.middlewares import RateLimitMiddleware
 from cgan.scraping.ratelimit import (
     RESET_CAP,
     Announced,
@@ -25,6 +25,7 @@ from cgan.scraping.ratelimit import (
     parse_rate,
     parse_rates,
 )
+from cgan.scraping.transport import BUDGETED
 
 NOW = 1_750_000_000.0  # a Unix time
 

@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from cgan.scraping.build import BuildOptions, build_dataset
 from cgan.scraping.imagecheck import sha1_of
 from cgan.scraping.shards import read_record
@@ -112,6 +114,7 @@ def _built(out: Path) -> dict[str, dict[str, str]]:
     }
 
 
+@pytest.mark.slow
 def test_two_shard_processes_merge_into_the_one_process_dataset(local_source, tmp_path, cli):
     groups = _serve(local_source)
 

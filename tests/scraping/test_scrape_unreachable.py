@@ -12,6 +12,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.scraping.fake_apis import make_jpeg
 
 
@@ -34,6 +36,7 @@ def _sources(out: Path) -> dict[str, dict]:
     return json.loads((out / "summary.json").read_text())["sources"]
 
 
+@pytest.mark.slow
 def test_no_source_reachable_fails_with_one_line_per_source(
     cli, crawl_args, local_source, tmp_path
 ):
@@ -71,6 +74,7 @@ def test_no_source_reachable_fails_with_one_line_per_source(
     assert "ran out" not in result.stdout and "openverse, wikimedia failed" in result.stdout
 
 
+@pytest.mark.slow
 def test_one_source_down_the_others_still_count(cli, crawl_args, local_source, manifest, tmp_path):
     for i in range(3):
         local_source.add_file(f"/img/w{i}.jpg", make_jpeg(50 + i))

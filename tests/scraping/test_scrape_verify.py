@@ -84,6 +84,7 @@ def test_bad_check_setups_are_one_line(cli, tmp_path, args, env, fragment):
     one_line_error(cli(["verify", "--src", str(src), *args], env=env, timeout=60), fragment)
 
 
+@pytest.mark.slow
 @needs_network
 @needs_wordnet
 def test_verify_reports_moves_and_records(cli, tmp_path):
@@ -171,6 +172,7 @@ def test_verify_reports_moves_and_records(cli, tmp_path):
     assert json.loads(report.read_text())["labels"]["dog"]["off_topic"] == 0
 
 
+@pytest.mark.slow
 @needs_network
 @needs_wordnet
 def test_crawl_with_verify_rejects_off_topic_and_says_unchecked_once(
@@ -200,6 +202,7 @@ def test_crawl_with_verify_rejects_off_topic_and_says_unchecked_once(
     assert "off_topic=4" in result.stdout
 
 
+@pytest.mark.slow
 @needs_network
 @needs_wordnet
 def test_crawl_keeps_real_dogs_and_rejects_real_trucks(

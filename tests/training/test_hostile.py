@@ -87,6 +87,7 @@ DAMAGED_CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(DAMAGED_CONFIGS))
 def test_damaged_config_is_one_line_naming_the_key(run_copy, case):
     from cgan.common.errors import TrainingError
@@ -127,6 +128,7 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
     assert target.read_text() == "x"
 
 
+@pytest.mark.slow  # needs a trained run or judge (a fixture of 10-16 s)
 def test_checkpoint_name_cannot_leave_the_run(run_copy):
     from cgan.common.errors import ExportError
     from cgan.export.exporter import restore_generator
@@ -136,6 +138,7 @@ def test_checkpoint_name_cannot_leave_the_run(run_copy):
             restore_generator(run_copy, checkpoint=name)
 
 
+@pytest.mark.slow
 def test_resume_falls_back_from_a_damaged_newest_checkpoint(run_copy, capsys):
     data = next((run_copy / "checkpoints").glob("ckpt-6.data-*"))
     data.write_bytes(data.read_bytes()[:100])  # cut short, as by a full disk
@@ -169,6 +172,7 @@ def test_state_file_naming_a_missing_checkpoint(run_copy):
     assert len(lines) == 1 and lines[0].startswith("done: step 4"), result.stderr
 
 
+@pytest.mark.slow
 def test_all_checkpoints_damaged_starts_again_and_says_so(run_copy, capsys):
     for data in (run_copy / "checkpoints").glob("ckpt-*.data-*"):
         data.write_bytes(b"")
@@ -245,6 +249,7 @@ def test_native_log_notices_below_the_level_are_dropped_and_the_rest_kept(capfd)
     assert capfd.readouterr().err == written[1].decode()
 
 
+@pytest.mark.slow
 def test_class_folders_the_exporter_would_refuse_fail_before_training(tmp_path):
     from .helpers import write_image
 

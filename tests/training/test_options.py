@@ -13,6 +13,7 @@ from cgan.training.loop import train  # noqa: E402
 from .helpers import tiny_config  # noqa: E402
 
 
+@pytest.mark.slow
 def test_discriminator_warm_up_and_several_d_steps_consume_the_data_in_order(tmp_path):
     config = tiny_config(d_pretrain_steps=3, d_steps=2, steps=2, checkpoint_every=2)
     result = train(config, tmp_path, resume=False, progress=False)
@@ -39,6 +40,7 @@ def test_cifar10_download_failure_is_explained(tmp_path, monkeypatch):
         train(tiny_config(data="cifar10"), tmp_path, resume=False, progress=False)
 
 
+@pytest.mark.slow
 def test_data_position_is_counted_across_resumes_that_change_d_steps_and_batch(tmp_path):
     from cgan.training.config import load_config
 
@@ -52,6 +54,7 @@ def test_data_position_is_counted_across_resumes_that_change_d_steps_and_batch(t
     assert abs(progress["epoch"] - progress["examples_seen"] / progress["dataset_size"]) < 1e-3
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_before_the_data_counter_still_resumes(tmp_path):
     import tensorflow as tf
 
@@ -90,6 +93,7 @@ def test_a_checkpoint_from_before_the_data_counter_still_resumes(tmp_path):
     assert RunDir(tmp_path).read_progress()["examples_seen"] == 3 * 8 + 8
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_fails_half_way_leaves_nothing_behind(tmp_path, capsys):
     """Restoring a checkpoint can set some variables before it fails: the fresh start after
     it must not keep them (here the step, the data position, the CPU time)."""

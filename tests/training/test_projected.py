@@ -62,6 +62,7 @@ def test_discriminator_reads_the_frozen_network_with_one_logit_per_scale():
     assert np.asarray(one([image, np.array([0], np.int32)])).shape == (1, 1)
 
 
+@pytest.mark.slow
 @needs_weights
 def test_generator_learns_through_the_frozen_network(tmp_path):
     import tensorflow as tf
@@ -120,6 +121,7 @@ def test_generator_learns_through_the_frozen_network(tmp_path):
         assert sum(changed) >= 0.9 * len(changed), part
 
 
+@pytest.mark.slow
 @needs_weights
 def test_projected_trains_resumes_exactly_and_exports(tmp_path):
     from cgan.evaluation.imagenet_view import imagenet_in_training
@@ -145,7 +147,8 @@ def test_projected_trains_resumes_exactly_and_exports(tmp_path):
     assert max(result.parity.values()) < 1e-4
     generator = ImageGenerator(result.path)
     assert generator.generate([0, 1], [0, 0]).shape == (2, 32, 32, 3)
-    assert "imagenet_projected" in imagenet_in_training(generator.info.extra)
+    assert generator.info.extra["imagenet_independent"] is False
+    assert "imagenet_independent: false" in imagenet_in_training(generator.info.extra)
 
 
 def test_evaluation_flags_the_option_only_when_it_is_on():
@@ -166,7 +169,10 @@ def test_evaluation_flags_the_option_only_when_it_is_on():
         (dict(projected_endpoints="stage3,stage1"), "distinct and in network order"),
         (dict(projected_endpoints="stem,stage1,stage2,stage3,stage4"), "1 to 4 endpoints"),
         (dict(projected_endpoints=""), "1 to 4 endpoints"),
-        (dict(projected_mixing="random"), "projected_mixing = 'random': unknown mixing"),
+        (
+            dict(projected_mixing="random"),
+            "projected_mixing = 'random': choose one of scales, channels, none",
+        ),
         (dict(imagenet_projected="yes"), "imagenet_projected = 'yes': must be true or false"),
     ],
 )
@@ -177,6 +183,7 @@ def test_bad_projected_settings_are_one_line(overrides, message):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_projected_is_structural_on_resume(tmp_path, capsys):
     from cgan.training.cli import main
 
@@ -189,6 +196,7 @@ def test_projected_is_structural_on_resume(tmp_path, capsys):
     assert main([*arguments, "--projected-endpoints", "stage1, stage2,stage3"]) == 0
 
 
+@pytest.mark.slow
 def test_without_the_imagenet_extra_it_is_one_line_and_plain_training_still_works(
     tmp_path, monkeypatch, capsys
 ):

@@ -20,6 +20,7 @@ from .helpers import assert_same_training_state, checkpoint_state, tiny_config  
 quiet_tensorflow()
 
 
+@pytest.mark.slow
 def test_class_head_trains_exports_and_resumes(tmp_path):
     from cgan.export.exporter import export_run
     from cgan.inference.generator import ImageGenerator
@@ -48,6 +49,7 @@ def test_class_head_trains_exports_and_resumes(tmp_path):
     assert images.shape == (3, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_class_head_is_structural_on_resume(tmp_path):
     from cgan.training.cli import main
 
@@ -56,6 +58,7 @@ def test_class_head_is_structural_on_resume(tmp_path):
     assert main(["--run-dir", str(run_dir), "--resume", "--aux-weight", "1.0", "--quiet"]) == 2
 
 
+@pytest.mark.slow
 def test_class_head_weight_may_change_on_resume_but_not_to_zero(tmp_path, capsys):
     from cgan.training.cli import main
 
@@ -75,6 +78,7 @@ def test_class_head_weight_may_change_on_resume_but_not_to_zero(tmp_path, capsys
     assert json.loads((run_dir / "progress.json").read_text())["step"] == 3
 
 
+@pytest.mark.slow
 def test_class_pull_on_the_generator_alone_can_be_scaled(tmp_path):
     """--aux-g-scale changes G's update only: after one step from the same start, D's
     weights are those of the unscaled run and G's are not."""
@@ -107,6 +111,7 @@ def test_dcgan_baseline_on_the_default_preset_drops_only_the_implied_class_head(
         validate_config(make_config("cifar10", {"arch": "dcgan", "aux_weight": 1.0}))
 
 
+@pytest.mark.slow
 def test_cpu_budget_stops_the_run_and_adds_up_over_resumes(tmp_path):
     run_dir = tmp_path / "run"
     first = train(
@@ -143,6 +148,7 @@ def test_learning_rate_decay_is_linear_to_zero_and_ends_the_run():
     assert tiny_config(steps=30).learning_rate_scale(29) == 1.0
 
 
+@pytest.mark.slow
 def test_learning_rate_decay_trains_and_resumes_exactly(tmp_path):
     overrides = dict(steps=100, g_lr=2e-4, d_lr=4e-4, lr_decay_start=2, lr_decay_steps=4)
     straight = tmp_path / "straight"
@@ -159,6 +165,7 @@ def test_learning_rate_decay_trains_and_resumes_exactly(tmp_path):
     assert_same_training_state(straight, split)
 
 
+@pytest.mark.slow
 def test_a_resume_trains_at_the_learning_rates_it_is_given(tmp_path):
     from cgan.training.cli import main
 

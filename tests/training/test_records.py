@@ -166,6 +166,7 @@ def test_training_cli_reports_a_damaged_folder_in_one_line(tmp_path, capsys):
     assert err.startswith("cgan-train: error: ") and "truncated or damaged" in err
 
 
+@pytest.mark.slow
 def test_a_record_damaged_after_the_check_stops_training_in_one_line(tmp_path, capsys):
     """Sizes intact, bytes changed: found by the CRC while streaming, not before."""
     pytest.importorskip("tensorflow")
@@ -206,6 +207,7 @@ def _stream(manifest, start, batches, seed=3, buffer=32):
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
 
+@pytest.mark.slow
 def test_record_stream_is_deterministic_and_resumes_exactly(tmp_path):
     tf = pytest.importorskip("tensorflow")
     from cgan.training.pipeline import make_dataset, make_record_dataset
@@ -333,6 +335,7 @@ def test_prepare_offers_the_trainable_resolutions_without_importing_keras():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label", [7, -1])
 def test_a_record_with_a_valid_checksum_and_a_label_out_of_range_is_one_line(
     tmp_path, capsys, label

@@ -16,6 +16,7 @@ from .helpers import assert_same_training_state, tiny_config  # noqa: E402
 quiet_tensorflow()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["sngan", "dcgan"])
 def test_stop_and_resume_matches_uninterrupted_run(tmp_path, arch):
     overrides = dict(arch=arch, diffaugment="translation,color,cutout", steps=8)

@@ -56,6 +56,7 @@ def test_keep_best_names_the_figures_the_meter_ranks():
     assert set(BEST_FIGURES) == set(FIGURES)
 
 
+@pytest.mark.slow
 def test_every_snapshot_is_measured_and_the_best_kept(tmp_path):
     config = tiny_config(steps=9, eval_every=3, eval_samples=4, keep_best="recall")
     train(config, tmp_path / "run", resume=False, progress=False)
@@ -76,6 +77,7 @@ def test_every_snapshot_is_measured_and_the_best_kept(tmp_path):
     assert all("d_loss" in r for r in run.training_records())
 
 
+@pytest.mark.slow
 def test_an_evaluation_cut_short_is_measured_again_on_resume(tmp_path, monkeypatch):
     straight = tmp_path / "straight"
     config = dict(steps=8, eval_every=4, eval_samples=4, keep_best="fd")

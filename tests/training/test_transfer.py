@@ -69,6 +69,7 @@ def _gains(model) -> list[np.ndarray]:
     ]
 
 
+@pytest.mark.slow
 def test_weights_are_copied_and_class_rows_follow_the_labels(source_run, new_data, tmp_path):
     config = _target(source_run, new_data)
     trainer = _build_trainer(config, choose_strategy(), RunDir(tmp_path / "new"))
@@ -96,6 +97,7 @@ def test_weights_are_copied_and_class_rows_follow_the_labels(source_run, new_dat
     )
 
 
+@pytest.mark.slow
 def test_a_32_pixel_generator_grows_to_64_drawing_the_same_images(source_run, new_data, tmp_path):
     config = _target(source_run, new_data, resolution=64)
     trainer = _build_trainer(config, choose_strategy(), RunDir(tmp_path / "new"))
@@ -113,6 +115,7 @@ def test_a_32_pixel_generator_grows_to_64_drawing_the_same_images(source_run, ne
     assert correlation > 0.9, correlation
 
 
+@pytest.mark.slow
 def test_a_run_started_from_another_trains_exports_and_resumes_exactly(
     source_run, new_data, tmp_path
 ):
@@ -137,6 +140,7 @@ def test_a_run_started_from_another_trains_exports_and_resumes_exactly(
     assert f"started from `{config.init_source}`" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_freeze_d_blocks_keeps_the_lower_blocks(source_run, new_data, tmp_path):
     run_dir = tmp_path / "frozen"
     train(
@@ -165,6 +169,7 @@ def _direction(layer) -> np.ndarray:
     return kernel / np.linalg.norm(kernel)
 
 
+@pytest.mark.slow  # needs a trained run or judge (a fixture of 10-16 s)
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -190,6 +195,7 @@ def test_incompatible_sources_are_one_line(
     assert not RunDir(tmp_path / "new").has_checkpoint()
 
 
+@pytest.mark.slow
 def test_a_source_without_checkpoint_or_config_is_refused(new_data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
