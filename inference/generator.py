@@ -24,8 +24,8 @@ from cgan.inference.session import open_session, run_limited
 
 MAX_REDRAWS = 64  # then clip: a tiny truncation must not loop for ever
 # Images per session run on each provider. On CPU, small batches keep a layer's activations
-# in cache and each run's memory small: 32 ran 1.4x faster per image than 1,000 (and 1.07x
-# faster than 64) on the cifar10 generator (benchmarks/infer_bench.py --chunks).
+# in cache and each run's memory small: 32 per run made 613 img/s of the cifar10 generator
+# against 454 at 64 and 446 at 1,024 (benchmarks/infer_bench.py, docs/results/performance.md).
 BATCH_SIZES = {"CPUExecutionProvider": 32, "CUDAExecutionProvider": 500}
 
 
