@@ -137,13 +137,16 @@ def run_limited(
             done.set()
 
     deadline = time.monotonic() + limit
-    threading.Thread(target=work, name="cgan-run", daemon=True).start()
-    try:
+    worker = threading.Thread(target=work, name="cgan-run", daemon=True)
+    try:  # a Ctrl-C from here on, even before the worker starts, still ends in the finally
+        worker.start()
         while not done.wait(timeout=min(0.25, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break
     finally:
-        if not done.is_set():  # the limit, or Ctrl-C while waiting: stop the run, and wait
+        if (
+            worker.ident is not None and not done.is_set()
+        ):  # the limit, or Ctrl-C: stop the run, and wait
             options.terminate = True  # for it, so no thread is inside onnxruntime at exit
             _wait_through_interrupts(done)
     if "value" in outcome:
