@@ -6,8 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUN    ?= cifar10
 PRESET ?=
-SHARED_CIFAR10 := ../shared/datasets/cifar10/train
-SHARED_CIFAR10_TEST := ../shared/datasets/cifar10/test
+# Where the CIFAR-10 class-folder copy is (train/ and test/): ../shared beside the checkout
+# here; anyone else says where theirs is, e.g. make cifar10-continue DATASETS=~/data.
+DATASETS ?= ../shared/datasets
+SHARED_CIFAR10 := $(DATASETS)/cifar10/train
+SHARED_CIFAR10_TEST := $(DATASETS)/cifar10/test
 # make train uses the shared CIFAR-10 copy when it is there (no download needed). Without
 # PRESET, cgan-train picks the recipe for the dataset's size itself (and says which).
 DATA   ?= $(if $(filter-out cifar10%,$(PRESET)),,$(wildcard $(SHARED_CIFAR10)))
@@ -23,10 +26,11 @@ CIFAR10_SNGAN := --preset cifar10 --data $(SHARED_CIFAR10) --seed 0 --quiet
 CIFAR10_DCGAN := --arch dcgan --data $(SHARED_CIFAR10) --batch-size 64 --ema-decay 0.999 \
   --seed 0 --quiet --g-channels 64 --d-channels 64 --g-lr 2e-4 --d-lr 2e-4 \
   --beta1 0.5 --beta2 0.999 --checkpoint-every 2000
-# The shipped model's training accumulates across sessions: its full state is in the repo.
-# Since 2026-12-06 it is the projected-discriminator branch of training/longrun/cifar10
+# The shipped model's training accumulates across sessions: its full state is in the repo,
+# in longruns/ (state, not code; longruns/README.md).
+# Since 2026-12-06 it is the projected-discriminator branch of longruns/cifar10
 # (from that run's step 39,250; docs/results/longrun-branches.md).
-LONGRUN := training/longrun/cifar10-projected
+LONGRUN := longruns/cifar10-projected
 # make recipe-study: CPU-minutes of training per variant (a larger value extends them all)
 STUDY_MINUTES ?= 20
 # make own-classes-study: CPU-minutes per variant on three Imagenette classes
@@ -111,9 +115,9 @@ cifar10-models: $(VENV)/.installed-export
 	($(ONE_CORE) taskset -c 1 sh -c '$(call train_or_resume,cifar10-dcgan,$(CIFAR10_DCGAN))') & dcgan=$$!; \
 	wait $$sngan && wait $$dcgan
 	$(BIN)/cgan-export runs/cifar10-sngan -o models/cifar10-sngan.onnx
-	$(BIN)/cgan-eval models/cifar10-sngan.onnx --embed -o $(RESULTS)/cifar10-sngan.eval.json
+	$(BIN)/cgan-eval models/cifar10-sngan.onnx --embed --reference $(SHARED_CIFAR10_TEST) -o $(RESULTS)/cifar10-sngan.eval.json
 	$(MAKE) cifar10-baseline-eval
-	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) -o $(RESULTS)/cifar10-real.eval.json
+	$(BIN)/cgan-eval --real $(SHARED_CIFAR10) --reference $(SHARED_CIFAR10_TEST) -o $(RESULTS)/cifar10-real.eval.json
 	$(BIN)/python -m cgan.evaluation.ship models/cifar10-sngan.onnx
 
 cifar10-baseline: $(VENV)/.installed-export
@@ -122,19 +126,19 @@ cifar10-baseline: $(VENV)/.installed-export
 
 cifar10-baseline-eval: $(VENV)/.installed-export
 	$(BIN)/cgan-export runs/cifar10-dcgan -o models/cifar10-dcgan.onnx
-	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed -o $(RESULTS)/cifar10-dcgan.eval.json
+	$(BIN)/cgan-eval models/cifar10-dcgan.onnx --embed --reference $(SHARED_CIFAR10_TEST) -o $(RESULTS)/cifar10-dcgan.eval.json
 	cp models/cifar10-dcgan.md models/cifar10-dcgan.png $(RESULTS)/
 
 # timeout sends SIGTERM: the run saves a checkpoint and exits 143; timeout then exits 124.
 # The run measures itself every 1,000 steps against the test split (docs/results/longrun.md).
 cifar10-continue: $(VENV)/.installed-train
 	timeout -s TERM $(MINUTES)m $(BIN)/cgan-train --run-dir $(LONGRUN) --resume --quiet \
-	  --eval-every 1000 --eval-reference $(SHARED_CIFAR10_TEST) --keep-best fd; \
+	  --data $(SHARED_CIFAR10) --eval-every 1000 --eval-reference $(SHARED_CIFAR10_TEST) --keep-best fd; \
 	  rc=$$?; [ $$rc = 0 ] || [ $$rc = 124 ] || exit $$rc
 
 cifar10-ship: $(VENV)/.installed-export
 	$(BIN)/cgan-export $(LONGRUN) -o models/cifar10-candidate.onnx
-	$(BIN)/cgan-eval models/cifar10-candidate.onnx --embed \
+	$(BIN)/cgan-eval models/cifar10-candidate.onnx --embed --reference $(SHARED_CIFAR10_TEST) \
 	  -o $(RESULTS)/cifar10-candidate.eval.json
 	$(BIN)/python -m cgan.evaluation.ship models/cifar10-candidate.onnx
 

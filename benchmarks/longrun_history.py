@@ -1,5 +1,5 @@
 """The shipped model's long run as curves from its own metrics: every state of
-training/longrun/cifar10 committed to git is measured as `cgan-train --eval-every` measures
+longruns/cifar10 committed to git is measured as `cgan-train --eval-every` measures
 (the judge, 100 per class, against the CIFAR-10 test split), its figures written into the
 run's metrics.jsonl as evaluation records (once per step), and docs/results/longrun.{md,png}
 drawn from those records alone. From now on the run writes them itself when resumed with
@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LONG_RUN = Path("training/longrun/cifar10")
+LONG_RUN = Path("longruns/cifar10")
+HOMES = (LONG_RUN, Path("training/longrun/cifar10"))  # where commits kept it, newest first
 REFERENCE = Path("../shared/datasets/cifar10/test")  # from ROOT, as the run's data path
 RESULTS = ROOT / "docs" / "results"
 SAMPLES_PER_CLASS = 100
@@ -32,10 +33,11 @@ def committed_states() -> list[tuple[int, str]]:
     """(step, commit) of every state on the run's line, oldest first. A commit whose step
     is not past the one before rewound the run (a rerun from an earlier state): the states
     it left behind are not on the line."""
-    commits = _git("log", "--format=%H", "--reverse", "--", str(LONG_RUN / "progress.json"))
+    progress_files = [str(home / "progress.json") for home in HOMES]
+    commits = _git("log", "--format=%H", "--reverse", "--", *progress_files)
     line: list[tuple[int, str]] = []
     for commit in commits.decode().split():
-        progress = json.loads(_git("show", f"{commit}:{LONG_RUN / 'progress.json'}"))
+        progress = json.loads(_git("show", f"{commit}:{_home(commit) / 'progress.json'}"))
         step = int(progress["step"])
         while line and line[-1][0] >= step:
             line.pop()
@@ -43,11 +45,20 @@ def committed_states() -> list[tuple[int, str]]:
     return line
 
 
+def _home(commit: str) -> Path:
+    """The folder that held the run in `commit` (it moved out of training/ on 2026-12-07)."""
+    for home in HOMES:
+        if _git("ls-tree", "--name-only", commit, "--", str(home / "progress.json")).strip():
+            return home
+    raise SystemExit(f"commit {commit} holds no state of the long run")
+
+
 def _checkout_state(commit: str, into: Path) -> None:
     """The run's config, progress and checkpoint files as they were in `commit`."""
-    listing = _git("ls-tree", "-r", "--name-only", commit, "--", str(LONG_RUN)).decode().split()
+    home = _home(commit)
+    listing = _git("ls-tree", "-r", "--name-only", commit, "--", str(home)).decode().split()
     for name in listing:
-        relative = Path(name).relative_to(LONG_RUN)
+        relative = Path(name).relative_to(home)
         if relative.parts[0] in ("checkpoints", "config.toml", "progress.json"):
             target = into / relative
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ DATA = Path("data")  # relative to ROOT: the runs' config.toml records these pat
 STUDY_DIR = ROOT / "runs" / "own-classes"
 RESULTS = ROOT / "docs" / "results"
 CURVES = RESULTS / "own-classes"
-LONG_RUN = Path("training") / "longrun" / "cifar10"  # the shipped model's run
+LONG_RUN = Path("longruns") / "cifar10"  # the run the small-data recipe starts from
 EVAL_EVERY = 10.0  # CPU-minutes between two points of a curve
 # CPU-minutes each variant trains, by resolution: a 32x32 image costs about a quarter.
 BUDGET = {64: 60.0, 32: 30.0}

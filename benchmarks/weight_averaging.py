@@ -10,7 +10,7 @@ beside the newest checkpoint's EMA generator under the full protocol (judge figu
 the ImageNet view is left out for time). When the average wins, a slower `--ema-decay` on
 the long run is the way to ship it (the decay may change on resume).
 
-    python benchmarks/weight_averaging.py training/longrun/cifar10 --last 8
+    python benchmarks/weight_averaging.py longruns/cifar10 --last 8
     python benchmarks/weight_averaging.py RUN --checkpoints ckpt-30000,ckpt-31000,ckpt-32000
 """
 

@@ -76,8 +76,8 @@ class TrainConfig:
     data: str = option(
         "cifar10",
         "cifar10, synthetic, a class-folder path, or a records folder (cgan-prepare) "
-        "streamed from disk for sets larger than memory",
-        structural=True,
+        "streamed from disk for sets larger than memory (a resume may read the same "
+        "classes from another copy)",
     )
     arch: str = option(
         "sngan", "sngan (default) or the dcgan baseline", choices=ARCHS, structural=True
@@ -299,8 +299,9 @@ def options() -> dict[str, Option]:
     return {f.name: f.metadata[OPTION] for f in dataclasses.fields(TrainConfig)}
 
 
-# Fields that decide the shape of weights or the meaning of labels (and the data): a resumed
-# run must keep them, everything else (steps, learning rates, logging) may change.
+# Fields that decide the shape of weights or the meaning of labels: a resumed run must keep
+# them, everything else (steps, learning rates, logging) may change. The data may move (a
+# copy elsewhere, more photos): the labels it gives must equal the run's (loop.py checks).
 STRUCTURAL_FIELDS = tuple(name for name, rule in options().items() if rule.structural)
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -396,7 +397,7 @@ PRESETS["small-data"] = {
 # The CIFAR-10 long run (pixel discriminator, step 39,250) in a source checkout: the
 # small-data recipe starts from it, as measured in docs/results/own-classes.md. The shipped
 # model has since moved on to its projected-discriminator branch (cifar10-projected).
-SHIPPED_RUN = Path(__file__).resolve().parents[1] / "training" / "longrun" / "cifar10"
+SHIPPED_RUN = Path(__file__).resolve().parents[1] / "longruns" / "cifar10"
 # Fewer real images per class than this: the small-data recipe is chosen by itself.
 SMALL_DATA_PER_CLASS = 2000
 

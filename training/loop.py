@@ -38,6 +38,12 @@ class SessionResult:
 
 
 def load_training_data(config: TrainConfig) -> LabelledImages | RecordSet:
+    named = config.data in ("cifar10", "synthetic")
+    if config.labels and not named and not Path(config.data).exists():
+        raise TrainingError(
+            f"this run's data folder {config.data} does not exist here; resume with --data "
+            f"PATH to a copy of its {len(config.labels)} classes"
+        )
     data = load_dataset(
         config.data,
         config.resolution,
@@ -162,7 +168,7 @@ class _Session:
             )
         self.trainer = _build_trainer(config, self.strategy, run)
         self.restored = self.trainer.restore_latest() if resume else None
-        if resume and self.restored is None and self.trainer.restore_attempted:
+        if resume and self.restored is None and self.trainer.checkpoints.restore_attempted:
             # A checkpoint that failed half-way may have set some variables: start clean.
             self.trainer = _build_trainer(config, self.strategy, run)
         if transfer_from is not None and self.restored is None:
@@ -172,7 +178,7 @@ class _Session:
         self.start_step = int(self.trainer.step.numpy())
         self.checkpoint = self.restored
         self.saved_step = self.start_step if self.restored else None
-        if self.trainer.workers > 1:
+        if self.trainer.cluster.workers > 1:
             _check_same_start(self.trainer, self.start_step)
         if resume and self.restored is None and self.chief:
             print(f"no checkpoint in {run.checkpoints}: starting from step 0", file=sys.stderr)
@@ -305,7 +311,7 @@ class _Session:
                 f"damaged data in {config.data}: {LABEL_OUT_OF_RANGE} "
                 f"(0..{len(config.labels) - 1}); write it again (cgan-prepare)"
             )
-        if self.trainer.workers == 1:
+        if self.trainer.cluster.workers == 1:
             return exc
         return TrainingError(
             f"lost another worker of the cluster ({_reason(exc, _PEER_LOST)}); start every "
@@ -316,7 +322,9 @@ class _Session:
         """The last checkpoint, loss curve and sample grid, however the loop ended."""
         trainer = self.trainer
         # After a failed collective the others may be gone: a save would wait for them.
-        if (self.finished or trainer.workers == 1) and self.saved_step != int(trainer.step.numpy()):
+        if (self.finished or trainer.cluster.workers == 1) and self.saved_step != int(
+            trainer.step.numpy()
+        ):
             self.save()
         if self.chief:
             save_loss_curve(self.run.training_records(), self.run.loss_curve)
@@ -360,7 +368,7 @@ def train(
         epoch=session.epoch(),
         stopped_by=stop.requested,
         checkpoint=session.checkpoint,
-        worker=trainer.worker_index,
+        worker=trainer.cluster.index,
     )
 
 
@@ -387,10 +395,10 @@ class _CpuClock:
     def stop_agreed(self, signal_number: int | None, cpu_budget: float) -> bool:
         """Whether to stop before the next step: a signal or the budget, on any worker."""
         wants_stop = signal_number is not None or self.total >= cpu_budget
-        if self.trainer.workers == 1:
+        if self.trainer.cluster.workers == 1:
             return wants_stop
         own = time.process_time() - self.started
-        gathered = self.trainer.gather_from_workers([float(wants_stop), own])
+        gathered = self.trainer.cluster.gather([float(wants_stop), own])
         self.others = float(gathered[:, 1].sum()) - own
         # Decided from the gathered figures alone, so that every worker decides the same.
         return bool(gathered[:, 0].any()) or self.before + gathered[:, 1].sum() >= cpu_budget
@@ -426,7 +434,7 @@ def _build_trainer(
 
 def _check_same_start(trainer: GANTrainer, step: int) -> None:
     """Workers that restored different checkpoints would deadlock in the first step."""
-    steps = trainer.gather_from_workers([float(step)])[:, 0]
+    steps = trainer.cluster.gather([float(step)])[:, 0]
     if len(set(steps.tolist())) > 1:
         found = ", ".join(f"worker {k}: step {int(s)}" for k, s in enumerate(steps))
         raise TrainingError(

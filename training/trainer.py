@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import sys
-from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from cgan.common.cli import first_line
 from cgan.common.run_dir import RunDir
 from cgan.training.augment import diff_augment
+from cgan.training.checkpoints import CheckpointStore
+from cgan.training.cluster import Cluster
 from cgan.training.config import TrainConfig
 from cgan.training.losses import LOSSES
 from cgan.training.models import build_discriminator, build_generator
@@ -21,7 +18,6 @@ from cgan.training.transfer import freeze_lower_blocks
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_real", "d_fake")
 AUX_METRIC_NAMES = ("d_class", "g_class")  # the auxiliary class head's cross-entropies
-_REAL_EXAMPLES_KEY = "real_examples/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
@@ -32,18 +28,6 @@ def _class_loss(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
     )
 
 
-def _place_in_cluster(strategy: tf.distribute.Strategy) -> tuple[int, int]:
-    """(number of worker processes, this one's index, the chief being 0) from TF_CONFIG."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
-    if not cluster:
-        return 1, 0
-    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    if resolver.task_type == "chief":
-        return workers, 0
-    return workers, int(resolver.task_id) + len(cluster.get("chief", []))
-
-
 class GANTrainer:
     """Owns G, D, the EMA copy of G, both optimisers and every counter a resume needs."""
 
@@ -52,10 +36,7 @@ class GANTrainer:
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         self.d_loss_fn, self.g_loss_fn = LOSSES[config.arch]
-        # One process writes the run; the others save where TensorFlow needs them to (every
-        # worker takes part in a save) and delete it again (`save`).
-        self.is_chief = bool(strategy.extended.should_checkpoint)
-        self.workers, self.worker_index = _place_in_cluster(strategy)
+        self.cluster = Cluster(strategy)
         # Batch-norm statistics over the global batch, so that a batch split over replicas
         # trains like the same batch in one process.
         spec = dataclasses.replace(config.model_spec(), sync_batch_norm=self.replicas > 1)
@@ -83,32 +64,26 @@ class GANTrainer:
                 0, dtype=tf.int64, trainable=False, name="real_examples"
             )
             self.augment_seed = keras.random.SeedGenerator(config.seed + 1)
-        parts = dict(
-            generator=self.generator,
-            discriminator=self.discriminator,
-            ema_generator=self.ema_generator,
-            g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer,
-            step=self.step,
-            pretrain_step=self.pretrain_step,
-            cpu_seconds=self.cpu_seconds,
-            augment_seed=self.augment_seed.state,
+        self.checkpoints = CheckpointStore(
+            run,
+            dict(
+                generator=self.generator,
+                discriminator=self.discriminator,
+                ema_generator=self.ema_generator,
+                g_optimizer=self.g_optimizer,
+                d_optimizer=self.d_optimizer,
+                step=self.step,
+                pretrain_step=self.pretrain_step,
+                cpu_seconds=self.cpu_seconds,
+                augment_seed=self.augment_seed.state,
+            ),
+            self.real_examples,
+            self._examples_by_the_old_rule,
+            keep=config.keep_checkpoints,
+            is_chief=self.cluster.is_chief,
+            worker_index=self.cluster.index,
         )
-        # Checkpoints written before the counter existed restore through this one.
-        self.checkpoint_without_count = tf.train.Checkpoint(**parts)
-        self.checkpoint = tf.train.Checkpoint(**parts, real_examples=self.real_examples)
-        self.run = run
-        self.manager = self._manager()
         self._rate_scale: float | None = None  # the scale last given to the optimisers
-        self.restore_attempted = False  # set by restore_latest, even when every one fails
-
-    def _manager(self) -> tf.train.CheckpointManager:
-        return tf.train.CheckpointManager(
-            self.checkpoint,
-            str(self.run.checkpoints),
-            max_to_keep=self.config.keep_checkpoints,
-            checkpoint_name="ckpt",
-        )
 
     def _optimizer(self, learning_rate: float) -> keras.optimizers.Optimizer:
         optimizer = keras.optimizers.Adam(
@@ -132,75 +107,21 @@ class GANTrainer:
     # --- state -------------------------------------------------------------------------
 
     def restore_latest(self) -> str | None:
-        """Restore the newest readable checkpoint, if any; returns its path.
-
-        A checkpoint that cannot be read (a crash mid-write, a damaged disk) is moved to
-        checkpoints/damaged/ with one line on stderr, and the one before it is used: at most
-        one checkpoint interval of training is lost, never the run."""
-        skipped = False
-        for prefix in self.run.checkpoint_prefixes():
-            self.restore_attempted = True
-            try:
-                self._restore(prefix)
-            except Exception as exc:  # TF raises OpError, IndexError, ValueError... here
-                skipped = True
-                if not self.is_chief:  # the chief alone moves files; the others skip it too
-                    continue
-                folder = self.run.set_aside(prefix)
-                print(
-                    f"checkpoint {prefix.name} is unreadable ({first_line(exc)}); moved to "
-                    f"{folder}, trying the one before it",
-                    file=sys.stderr,
-                )
-                continue
-            if skipped and self.is_chief:
-                self._rewrite_state(prefix)
+        """The newest readable checkpoint restored (see CheckpointStore), with the
+        optimisers' rates set again on the next apply_learning_rates."""
+        restored = self.checkpoints.restore_latest()
+        if restored is not None:
             self._rate_scale = None  # the checkpoint brought back its own rates
-            return str(prefix)
-        if skipped and self.is_chief:
-            self._rewrite_state(None)
-        return None
-
-    def _restore(self, prefix: Path) -> None:
-        if tf.train.load_checkpoint(str(prefix)).has_tensor(_REAL_EXAMPLES_KEY):
-            self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-            return
-        self.checkpoint_without_count.restore(str(prefix)).assert_existing_objects_matched()
-        self.real_examples.assign(self._examples_before_the_count(prefix))
-
-    def _examples_before_the_count(self, prefix: Path) -> int:
-        """The count progress.json recorded beside that checkpoint; failing that, the old
-        rule, exact for a run that never changed --d-steps or --batch-size."""
-        progress = self.run.read_progress()
-        if isinstance(progress, dict) and progress.get("checkpoint") == prefix.name:
-            recorded = progress.get("examples_seen")
-            # A whole number that fits the counter (not a bool, a float or a string).
-            if type(recorded) is int and 0 <= recorded < 2**62:
-                return recorded
-        d_batches = int(self.step.numpy()) * self.config.d_steps + int(self.pretrain_step.numpy())
-        return d_batches * self.config.batch_size
-
-    def _rewrite_state(self, latest: Path | None) -> None:
-        """Point TensorFlow's `checkpoint` file at the checkpoints that remain."""
-        remaining = [str(p) for p in reversed(self.run.checkpoint_prefixes())]
-        state = self.run.checkpoints / "checkpoint"
-        if latest is None:
-            state.unlink(missing_ok=True)
-        else:
-            tf.compat.v1.train.update_checkpoint_state(
-                str(self.run.checkpoints), str(latest), all_model_checkpoint_paths=remaining
-            )
-        self.manager = self._manager()
+        return restored
 
     def save(self) -> str | None:
-        """The chief's checkpoint path; None on the other workers, whose copy is deleted."""
-        number = int(self.step.numpy())
-        if self.is_chief:
-            return self.manager.save(checkpoint_number=number)
-        scratch = self.run.checkpoints / f".worker-{self.worker_index}"
-        tf.train.CheckpointManager(self.checkpoint, str(scratch), max_to_keep=1).save(number)
-        shutil.rmtree(scratch, ignore_errors=True)
-        return None
+        return self.checkpoints.save(int(self.step.numpy()))
+
+    def _examples_by_the_old_rule(self) -> int:
+        """Real examples taken, from the restored step counters: exact for a run that
+        never changed --d-steps or --batch-size (a checkpoint from before the counter)."""
+        d_batches = int(self.step.numpy()) * self.config.d_steps + int(self.pretrain_step.numpy())
+        return d_batches * self.config.batch_size
 
     def examples_seen(self) -> int:
         """Real examples D has consumed so far, over every session: where the data stream
@@ -315,24 +236,6 @@ class GANTrainer:
         self.pretrain_step.assign_add(1)
         self.real_examples.assign_add(self.config.batch_size)
         return {name: self._mean(value) for name, value in d_metrics.items()}
-
-    def gather_from_workers(self, values: list[float]) -> np.ndarray:
-        """[workers, len(values)]: every worker's values, on every worker.
-
-        Between two steps, every worker must call it: a worker that stopped alone would
-        leave the others waiting in the next step's all-reduce."""
-        return self._gather(tf.constant(values, tf.float64)).numpy()
-
-    @tf.function
-    def _gather(self, values: tf.Tensor) -> tf.Tensor:
-        def place() -> tf.Tensor:  # this worker's row, zeros elsewhere; summed below
-            row = tf.one_hot(self.worker_index, self.workers, dtype=tf.float64)
-            return row[:, None] * values[None, :]
-
-        summed = self.strategy.reduce(
-            tf.distribute.ReduceOp.SUM, self.strategy.run(place), axis=None
-        )
-        return summed / (self.replicas // self.workers)  # each local replica added one copy
 
     def generate(self, noise, labels, ema: bool = True):
         """Images in inference mode (BN moving statistics), as a numpy array."""

@@ -24,6 +24,7 @@ from onnx import TensorProto
 from cgan.common.errors import InferenceError
 from cgan.inference.generator import ImageGenerator, noise_for_seed
 from tests.hostile_models import hostile_model, save
+from tests.terminal import foreground_job
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = 2 * 2**30  # address space of each cgan-infer subprocess
@@ -245,6 +246,7 @@ def test_ctrl_c_and_sigterm_end_a_model_that_never_ends(tmp_path, stop):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=foreground_job,
     )
     time.sleep(4)  # imports, the session, then the load probe's endless run
     assert process.poll() is None

@@ -21,6 +21,7 @@ from tests.scraping.fake_apis import (
     near_copy,
     truncated,
 )
+from tests.terminal import foreground_job
 
 ALL = "openverse,wikimedia,reddit,pixabay"
 
@@ -223,6 +224,7 @@ def test_ctrl_c_leaves_a_consistent_manifest_and_resumes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=foreground_job,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(manifest(out)) < 2:

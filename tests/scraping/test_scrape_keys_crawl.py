@@ -33,6 +33,7 @@ from tests.scraping.fake_apis import (
     SlidingWindow,
     make_jpeg,
 )
+from tests.terminal import foreground_job
 
 REDDIT_KEYS = {
     "REDDIT_CLIENT_ID": REDDIT_TEST_ID,
@@ -381,6 +382,7 @@ def test_ctrl_c_during_a_rate_limit_wait_stops_at_once(local_source, image_host,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=foreground_job,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(read_manifest(out)) < 3:

@@ -68,7 +68,10 @@ def test_a_checkpoint_from_before_the_data_counter_still_resumes(tmp_path):
     trainer = GANTrainer(config, tf.distribute.get_strategy(), RunDir(tmp_path))
     trainer.restore_latest()
     old_way = tf.train.CheckpointManager(
-        trainer.checkpoint_without_count, str(tmp_path / "checkpoints"), 1, checkpoint_name="ckpt"
+        trainer.checkpoints.checkpoint_without_count,
+        str(tmp_path / "checkpoints"),
+        1,
+        checkpoint_name="ckpt",
     )
     prefix = old_way.save(checkpoint_number=3)  # the same ckpt-3, rewritten the old way
     assert not tf.train.load_checkpoint(str(prefix)).has_tensor(
