@@ -167,8 +167,11 @@ def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float, float 
         minutes = best.get("cpu_minutes")
         hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
         progress = {"step": step, "epoch": best.get("epoch"), "cpu_hours": hours}
-    if progress.get("step") != step:
-        return step, 0.0, None
+    if progress.get("step") != step:  # an older checkpoint: the log line of its step
+        logged = [r for r in run.read_metrics() if r.get("step") == step and "epoch" in r]
+        minutes = logged[-1].get("cpu_minutes") if logged else None
+        hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
+        progress = {"epoch": logged[-1]["epoch"], "cpu_hours": hours} if logged else {}
     epoch, hours = progress.get("epoch", 0.0), progress.get("cpu_hours")
     epoch = float(epoch) if isinstance(epoch, (int, float)) else 0.0
     return step, epoch, float(hours) if isinstance(hours, (int, float)) else None

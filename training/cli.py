@@ -95,17 +95,30 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):  # None: not given, so a resume keeps the saved value
             target.add_argument(flag, dest=name, action="store_true", default=None, help=rule.help)
             continue
-        convert = rule.parse
+        convert, choices, metavar = rule.parse, rule.choices, rule.metavar
         if convert is None and isinstance(default, (int, float)):
             convert = _number(type(default), rule)
+        if choices and "" in choices:  # the empty choice (off) is spelled `none` here
+            convert, metavar, choices = _choice_or_none(choices), metavar or _spelled(choices), None
         target.add_argument(
-            flag,
-            dest=name,
-            type=convert,
-            choices=[c for c in rule.choices if c != ""] if rule.choices else None,
-            metavar=rule.metavar,
-            help=rule.help,
+            flag, dest=name, type=convert, choices=choices, metavar=metavar, help=rule.help
         )
+
+
+def _spelled(choices: tuple[Any, ...]) -> str:
+    return "{" + ",".join("none" if c == "" else str(c) for c in choices) + "}"
+
+
+def _choice_or_none(choices: tuple[Any, ...]):
+    """`none` is the empty choice (a resume can turn the option off); others as they are."""
+
+    def convert(text: str) -> str:
+        value = "" if text == "none" else text
+        if value not in choices:
+            raise argparse.ArgumentTypeError(f"choose one of {_spelled(choices)[1:-1]}")
+        return value
+
+    return convert
 
 
 def _settable() -> dict[str, Option]:

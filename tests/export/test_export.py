@@ -154,3 +154,25 @@ def test_cli_success_and_one_line_errors(tiny_runs, tmp_path):
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
         lines = bad.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], bad.stderr
+
+
+def test_an_older_checkpoint_takes_its_progress_from_its_log_line(tmp_path):
+    """progress.json describes the newest checkpoint only; for an older one the card reads
+    the metrics line logged at its step (and says nothing rather than something wrong)."""
+    import json
+
+    from cgan.common.run_dir import RunDir
+
+    run = RunDir(tmp_path)
+    records = [
+        {"step": 500, "epoch": 0.32, "cpu_minutes": 12.0, "d_loss": 1.0},
+        {"kind": "evaluation", "step": 500, "epoch": 0.32, "cpu_minutes": 12.1, "fd": 3.0},
+        {"step": 1000, "epoch": 0.64, "cpu_minutes": 24.0, "d_loss": 1.0},
+    ]
+    run.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+    newest = {"step": 1000, "epoch": 0.64, "cpu_hours": 0.4, "checkpoint": "ckpt-1000"}
+    run.progress.write_text(json.dumps(newest))
+    progress = exporter._training_progress
+    assert progress(run, str(run.checkpoints / "ckpt-1000")) == (1000, 0.64, 0.4)
+    assert progress(run, str(run.checkpoints / "ckpt-500")) == (500, 0.32, 12.1 / 60)
+    assert progress(run, str(run.checkpoints / "ckpt-250")) == (250, 0.0, None)

@@ -70,8 +70,11 @@ def test_bounds_hold_in_the_parser_and_in_a_config_file_alike(name, capsys):
 
 
 def test_structural_fields_come_from_the_declarations():
-    assert {"arch", "resolution", "labels", "data", "precision"} <= set(STRUCTURAL_FIELDS)
+    assert {"arch", "resolution", "labels", "precision"} <= set(STRUCTURAL_FIELDS)
     assert "steps" not in STRUCTURAL_FIELDS and "g_lr" not in STRUCTURAL_FIELDS
+    # The data may move; its classes are checked against the run's labels on load
+    # (test_resume.py: test_a_resume_reads_the_same_classes_from_another_copy).
+    assert "data" not in STRUCTURAL_FIELDS
     saved = TrainConfig(labels=["a", "b"])
     check_resumable(saved, {"steps": 10, "g_lr": 1e-3})
     for name in STRUCTURAL_FIELDS:
@@ -79,3 +82,22 @@ def test_structural_fields_come_from_the_declarations():
             continue
         with pytest.raises(TrainingError, match=f"{name}="):
             check_resumable(saved, {name: "something else"})
+
+
+def test_an_empty_choice_is_spelled_none_so_a_resume_can_turn_it_off(tmp_path, capsys):
+    from cgan.training.cli import resolve_config
+    from cgan.training.config import save_config
+
+    saved = TrainConfig(labels=["a", "b"], keep_best="fd", eval_every=10)
+    save_config(saved, tmp_path)
+    args = build_parser().parse_args(
+        ["--run-dir", str(tmp_path), "--resume", "--keep-best", "none"]
+    )
+    assert resolve_config(args)[0].keep_best == ""
+    kept = build_parser().parse_args(["--run-dir", str(tmp_path), "--resume"])
+    assert resolve_config(kept)[0].keep_best == "fd"
+    assert build_parser().parse_args(["--run-dir", "r", "--keep-best", ""]).keep_best == ""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--run-dir", "r", "--keep-best", "best"])
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "choose one of none,fd,accuracy,precision,recall" in err
