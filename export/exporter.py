@@ -158,20 +158,23 @@ def project_version() -> str:
         return "unknown"
 
 
+def _in_hours(record: dict) -> dict:
+    """A record that counts CPU-minutes (best.json, a metrics line) as progress.json does."""
+    minutes = record.get("cpu_minutes")
+    hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
+    return {"step": record.get("step"), "epoch": record.get("epoch"), "cpu_hours": hours}
+
+
 def _training_progress(run: RunDir, checkpoint: str) -> tuple[int, float, float | None]:
     """Step, epochs and cumulative training CPU-hours (None when not recorded)."""
     step = int(checkpoint.rsplit("-", 1)[-1])
     progress = run.read_progress()
     best = run.read_best()
     if Path(checkpoint).parent == run.best and best.get("step") == step:
-        minutes = best.get("cpu_minutes")
-        hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
-        progress = {"step": step, "epoch": best.get("epoch"), "cpu_hours": hours}
+        progress = _in_hours(best)
     if progress.get("step") != step:  # an older checkpoint: the log line of its step
         logged = [r for r in run.read_metrics() if r.get("step") == step and "epoch" in r]
-        minutes = logged[-1].get("cpu_minutes") if logged else None
-        hours = minutes / 60.0 if isinstance(minutes, (int, float)) else None
-        progress = {"epoch": logged[-1]["epoch"], "cpu_hours": hours} if logged else {}
+        progress = _in_hours(logged[-1]) if logged else {}
     epoch, hours = progress.get("epoch", 0.0), progress.get("cpu_hours")
     epoch = float(epoch) if isinstance(epoch, (int, float)) else 0.0
     return step, epoch, float(hours) if isinstance(hours, (int, float)) else None

@@ -322,9 +322,8 @@ class _Session:
         """The last checkpoint, loss curve and sample grid, however the loop ended."""
         trainer = self.trainer
         # After a failed collective the others may be gone: a save would wait for them.
-        if (self.finished or trainer.cluster.workers == 1) and self.saved_step != int(
-            trainer.step.numpy()
-        ):
+        may_save = self.finished or trainer.cluster.workers == 1
+        if may_save and self.saved_step != int(trainer.step.numpy()):
             self.save()
         if self.chief:
             save_loss_curve(self.run.training_records(), self.run.loss_curve)
