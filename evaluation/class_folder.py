@@ -76,6 +76,7 @@ class FolderJudge:
     synsets: dict[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
     knn_k: int = 3
+    network: str = "lite0"  # the ImageNet network (lite2: one a projected D never read)
 
     def __post_init__(self) -> None:
         for what, folder in (
@@ -85,7 +86,7 @@ class FolderJudge:
             if not isinstance(folder, LabelledImages) and not Path(folder).is_dir():
                 raise EvaluationError(f"{what} {folder} does not exist or is not a folder")
         try:
-            self.runner = imagenet_runner(self.weights)
+            self.runner = imagenet_runner(self.weights, self.network)
         except ImportError as exc:
             raise EvaluationError(
                 f"class-folder evaluation needs the ImageNet network: {exc.name or exc} is not "
@@ -148,7 +149,11 @@ class FolderJudge:
         return self.measure(self.runner.predict_all(images, BATCH), classes, not_independent)
 
     def measure(
-        self, predictions: Predictions, classes: np.ndarray, not_independent: str | None = None
+        self,
+        predictions: Predictions,
+        classes: np.ndarray,
+        not_independent: str | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
         """Every figure for images already through the network."""
         classes = np.asarray(classes)
@@ -163,6 +168,7 @@ class FolderJudge:
             self.runner,
             self.synsets,
             not_independent,
+            note,
         )
         if not_independent:
             figures["imagenet_note"] += " (the probe judge reads the same features)"
@@ -200,7 +206,7 @@ def evaluate_generator(
     truncation: float | None = None,
 ) -> dict[str, Any]:
     """An exported model at the judge's resolution: samples_per_class images per class."""
-    from cgan.evaluation.imagenet_view import imagenet_in_training
+    from cgan.evaluation.imagenet_view import family_note, imagenet_in_training
 
     size = generator.info.image_size
     if size != judge.resolution:
@@ -212,10 +218,12 @@ def evaluate_generator(
     seeds = list(range(first_seed, first_seed + samples_per_class))
     model_classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
     images = generator.generate(model_classes.tolist(), seeds * len(generator.labels), truncation)
+    extra = generator.info.extra
     result = judge.measure(
         judge.runner.predict_all(images, BATCH),
         mapping[model_classes],
-        imagenet_in_training(generator.info.extra),
+        imagenet_in_training(extra, judge.network),
+        family_note(extra, judge.network),
     )
     protocol = judge.protocol(samples_per_class, first_seed, truncation)
     return _stamped(result, generator.source, "generated", len(images), protocol)

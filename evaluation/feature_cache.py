@@ -1,9 +1,11 @@
-"""The ImageNet network's outputs for a class folder, computed once and cached on disk.
+"""The ImageNet network's outputs for a real split, computed once and cached on disk.
 
 A dataset's splits are measured again at every evaluation of every checkpoint of every run
 on it; their features depend only on the files, the resolution they are read at and the
-network, so those three make the cache key. A cache file is input like any other: one that
-does not match what its key promises is recomputed, never trusted.
+network, so those three make the cache key (for images already in memory, such as
+cgan-eval's CIFAR-10 reference read at the judge's resolution: their bytes and the network).
+A cache file is input like any other: one that does not match what its key promises is
+recomputed, never trusted.
 """
 
 from __future__ import annotations
@@ -109,13 +111,42 @@ def folder_features(
         list(data.names), data.labels.astype(np.int64), runner.predict_all(data.images, BATCH)
     )
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as temporary, temporary.open("wb") as out:
-            np.savez(
-                out,
-                names=np.array(features.names),
-                classes=features.classes,
-                pooled=features.predictions.pooled,
-                probabilities=features.predictions.probabilities,
-            )
+        _write(path, features)
     return features
+
+
+def image_features(
+    images: np.ndarray,
+    classes: np.ndarray,
+    names: list[str],
+    runner: ImageNetRunner,
+    cache_dir: Path | None,
+) -> Predictions:
+    """uint8 images in memory (``classes`` index ``names``) through the network; kept in
+    `cache_dir` under the hash of their bytes, labels and the network's description."""
+    images, classes = np.ascontiguousarray(images, np.uint8), np.asarray(classes, np.int64)
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps([runner.describe(), names, images.shape]).encode())
+        digest.update(classes.tobytes())
+        digest.update(images.tobytes())
+        path = cache_dir / f"images-{digest.hexdigest()}.npz"
+        cached = _read(path)
+        if cached is not None and np.array_equal(cached.classes, classes):
+            return cached.predictions
+    predictions = runner.predict_all(images, BATCH)
+    if path is not None:
+        _write(path, FolderFeatures(list(names), classes, predictions))
+    return predictions
+
+
+def _write(path: Path, features: FolderFeatures) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary, temporary.open("wb") as out:
+        np.savez(
+            out,
+            names=np.array(features.names),
+            classes=features.classes,
+            pooled=features.predictions.pooled,
+            probabilities=features.predictions.probabilities,
+        )

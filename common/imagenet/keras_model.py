@@ -19,11 +19,13 @@ from keras import layers
 from cgan.common.imagenet.architecture import (
     BN_EPSILON,
     ENDPOINTS,
+    LITE0,
     NUM_CLASSES,
     PIXEL_MEAN,
     PIXEL_STD,
     RELU_MAX,
     ConvBN,
+    Network,
     blocks,
     check_outputs,
 )
@@ -54,8 +56,8 @@ def _kernel(array: np.ndarray, depthwise: bool) -> np.ndarray:
     return array.transpose(2, 3, 0, 1) if depthwise else array.transpose(2, 3, 1, 0)
 
 
-def _load(model: keras.Model, arrays: dict[str, np.ndarray]) -> None:
-    for block in blocks():
+def _load(model: keras.Model, arrays: dict[str, np.ndarray], network: Network) -> None:
+    for block in blocks(network):
         for conv in block.convs:
             try:
                 core = model.get_layer(f"{conv.name}_conv")
@@ -78,6 +80,7 @@ def build_keras(
     input_shape: tuple[int | None, int | None, int] = (None, None, 3),
     trainable: bool = False,
     name: str = "efficientnet_lite0",
+    network: Network = LITE0,
 ) -> keras.Model:
     """A Keras model whose outputs are a dict {endpoint: tensor} in the order asked."""
     wanted = check_outputs(outputs)
@@ -85,7 +88,7 @@ def build_keras(
     pixels = keras.Input(shape=input_shape, name="pixels")
     x = layers.Rescaling(1 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalise")(pixels)
     produced = {}
-    for block in blocks():
+    for block in blocks(network):
         y = x
         for conv in block.convs:
             for layer in _conv_layers(conv):
@@ -102,6 +105,6 @@ def build_keras(
         produced["logits"] = layers.Dense(NUM_CLASSES, name="logits")(produced["pooled"])
         produced["probabilities"] = layers.Softmax(name="probabilities")(produced["logits"])
     model = keras.Model(pixels, {endpoint: produced[endpoint] for endpoint in wanted}, name=name)
-    _load(model, arrays)
+    _load(model, arrays, network)
     model.trainable = trainable
     return model

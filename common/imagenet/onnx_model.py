@@ -20,10 +20,12 @@ from onnx import TensorProto, helper, numpy_helper
 from cgan.common.imagenet.architecture import (
     BN_EPSILON,
     ENDPOINTS,
+    LITE0,
     PIXEL_MEAN,
     PIXEL_STD,
     RELU_MAX,
     ConvBN,
+    Network,
     blocks,
     check_outputs,
 )
@@ -81,6 +83,7 @@ def _conv(graph: _Graph, arrays: dict[str, np.ndarray], conv: ConvBN, x: str) ->
 def build_onnx(
     arrays: dict[str, np.ndarray],
     outputs: tuple[str, ...] | list[str] = ("probabilities", "pooled"),
+    network: Network = LITE0,
 ) -> onnx.ModelProto:
     """A checked ONNX model with the requested endpoints as outputs (names as given)."""
     wanted = check_outputs(outputs)
@@ -96,7 +99,7 @@ def build_onnx(
         "Mul", [x, graph.constant("pixel_scale", np.array(1 / PIXEL_STD, np.float32))], "normalised"
     )
     produced: dict[str, str] = {}
-    for block in blocks():
+    for block in blocks(network):
         y = x
         for conv in block.convs:
             y = _conv(graph, arrays, conv, y)
@@ -135,7 +138,7 @@ def build_onnx(
     )
     model = helper.make_model(
         helper.make_graph(
-            graph.nodes, "efficientnet_lite0", [pixels], output_infos, graph.initializers
+            graph.nodes, f"efficientnet_{network.name}", [pixels], output_infos, graph.initializers
         ),
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="cgan-label2image",

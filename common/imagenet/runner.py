@@ -13,7 +13,6 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from cgan.common.imagenet.architecture import INPUT_SIZE
 from cgan.common.imagenet.onnx_model import INPUT_NAME, build_onnx
 from cgan.common.imagenet.preprocess import PHOTO_CROP, prepare_batch
 from cgan.common.imagenet.weights import ImageNetWeights, load_weights
@@ -35,22 +34,23 @@ def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ImageNetRunner:
-    """One onnxruntime session of EfficientNet-Lite0; thread-safe, like the session."""
+    """One onnxruntime session of the network (EfficientNet-Lite0 unless the weights are
+    another's); thread-safe, like the session."""
 
     def __init__(
         self,
         weights: ImageNetWeights | None = None,
         threads: int = 0,
-        input_size: int = INPUT_SIZE,
+        input_size: int | None = None,
         crop: float = PHOTO_CROP,
     ) -> None:
         self.weights = weights or load_weights()
-        self.input_size = input_size
+        self.input_size = input_size or self.weights.network.input_size
         self.crop = crop
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        model = build_onnx(self.weights.arrays, ("probabilities", "pooled"))
+        model = build_onnx(self.weights.arrays, ("probabilities", "pooled"), self.weights.network)
         self.session = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )

