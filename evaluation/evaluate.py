@@ -191,7 +191,8 @@ def evaluate(
         shown.advance()
         extra = None if generator is None else generator.info.extra
         if view.enabled:
-            stage(f"ImageNet features of {len(images) + len(ref_images)} images")
+            kept = " (the reference's from the cache when kept)" if view.cache_dir else ""
+            stage(f"ImageNet features of {len(images)} + {len(ref_images)} images{kept}")
         protocol = add_imagenet_view(
             result,
             protocol,
