@@ -8,7 +8,8 @@ backward, both steps) and images/s of the bare step.
 
 Each variant is the cifar10 preset (batch 32, G 64 / D 32, class head) with
 --imagenet-projected and the named projected_* settings (``size=96``, ``mixing=none``,
-``endpoints=stage1,stage2``, several joined by ``;``); ``plain`` is the preset itself
+``endpoints=stage1,stage2``, or a width such as ``g_channels=128``, several joined by
+``;``); ``plain`` is the preset itself
 (the first variant is the one the others are compared with). Data: synthetic 32x32 shapes
 in memory. Variants are timed in turn, round-robin, so that other load on the machine
 slows them alike.
@@ -34,6 +35,7 @@ from cgan.training.pipeline import make_dataset  # noqa: E402
 from cgan.training.shapes import make_shapes  # noqa: E402
 from cgan.training.trainer import GANTrainer  # noqa: E402
 
+WIDTHS = ("g_channels", "d_channels")  # variant keys that are not projected_* settings
 DEFAULT_VARIANTS = ("plain", "", "mixing=none", "endpoints=stage1,stage2,stage3", "size=96")
 
 
@@ -48,8 +50,11 @@ def _overrides(variant: str) -> dict:
         return {}
     values: dict = {"imagenet_projected": True}
     for part in filter(None, variant.split(";")):
-        key, _, value = part.partition("=")
-        values[f"projected_{key.strip()}"] = int(value) if key.strip() == "size" else value
+        key, _, value = (text.strip() for text in part.partition("="))
+        if key in WIDTHS:
+            values[key] = int(value)
+        else:
+            values[f"projected_{key}"] = int(value) if key == "size" else value
     return values
 
 

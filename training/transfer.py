@@ -14,13 +14,15 @@ classes. What is carried over, layer by layer (both models come from the same bu
   (its shortcut copies the channels, its residual branch starts at zero), so the grown
   generator starts by drawing the source's images upsampled. D gets a fresh down-block after
   its first one, so the source's later blocks keep reading features at the scale they learnt.
+- A wider generator (`--g-channels` above the source's): the source's is widened first,
+  every new channel a copy of an old one, so it draws the same images (training/widen.py).
 - D is carried over only when its shape matches (same width, both pixel or both projected);
   otherwise it starts fresh and the start line says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,7 @@ from cgan.common.run_dir import RunDir
 from cgan.training.config import TrainConfig, load_config
 from cgan.training.models import build_discriminator, build_generator
 from cgan.training.models.layers import ConditionalBatchNorm, ProjectionLogit
+from cgan.training.widen import widen_generator
 
 if TYPE_CHECKING:
     from cgan.training.trainer import GANTrainer
@@ -84,9 +87,13 @@ def open_source(config: TrainConfig) -> Source:
     problems = []
     if source.arch != "sngan" or config.arch != "sngan":
         problems.append("only sngan runs can start from another run")
-    for name in ("g_channels", "latent_dim"):
-        if getattr(source, name) != getattr(config, name):
-            problems.append(f"{name} {getattr(config, name)} (source has {getattr(source, name)})")
+    if source.latent_dim != config.latent_dim:
+        problems.append(f"latent_dim {config.latent_dim} (source has {source.latent_dim})")
+    if config.g_channels < source.g_channels:
+        problems.append(
+            f"g_channels {config.g_channels} (source has {source.g_channels}; "
+            "a generator can grow wider, not narrower)"
+        )
     if (source.resolution, config.resolution) not in ((32, 32), (64, 64), (32, 64)):
         problems.append(
             f"resolution {config.resolution} from a {source.resolution}x{source.resolution} run"
@@ -250,6 +257,11 @@ def freeze_lower_blocks(discriminator: keras.Model, count: int) -> None:
             layer.trainable = False
 
 
+def _widened(source: keras.Model, target: keras.Model, seed: int) -> keras.Model:
+    widen_generator(source, target, seed)
+    return target
+
+
 def initialise_from(trainer: GANTrainer, source: Source) -> str:
     """Load the source's newest checkpoint into the new run's models; returns the one line
     that says what was carried over."""
@@ -265,6 +277,13 @@ def initialise_from(trainer: GANTrainer, source: Source) -> str:
         status.expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
         raise TrainingError(f"--init-from {source.checkpoint}: unreadable ({exc})") from None
+    widened = config.g_channels != spec.g_channels
+    if widened:  # the same seed: G and its EMA copy the same channels with the same noise
+        wide_spec = replace(spec, g_channels=config.g_channels)
+        their_g, their_ema = (
+            _widened(model, build_generator(wide_spec, name=model.name), config.seed)
+            for model in (their_g, their_ema)
+        )
     rows = label_rows(config, source.config)
     copy_generator(their_g, trainer.generator, rows)
     copy_generator(their_ema, trainer.ema_generator, rows)
@@ -281,6 +300,7 @@ def initialise_from(trainer: GANTrainer, source: Source) -> str:
     return (
         f"initialised from {source.describe()}: G and EMA G"
         + (", D" if why_not_d is None else f"; D fresh ({why_not_d})")
+        + (f"; G widened {spec.g_channels}->{config.g_channels} channels" if widened else "")
         + (f"; G grown to {config.resolution}x{config.resolution}" if grown else "")
         + f"; labels {', '.join(matched) if matched else 'none matched'} (the rest from the mean)"
     )

@@ -1,5 +1,5 @@
 """--init-from: a new run starts from another run's weights, class rows mapped by label, a
-32x32 generator grown to 64x64, D's lower blocks frozen on request."""
+32x32 generator grown to 64x64 or widened, D's lower blocks frozen on request."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+import keras  # noqa: E402
+
 from cgan.common.errors import TrainingError  # noqa: E402
 from cgan.common.run_dir import RunDir  # noqa: E402
 from cgan.training.cli import main as train_main  # noqa: E402
 from cgan.training.config import load_config  # noqa: E402
 from cgan.training.loop import _build_trainer, train  # noqa: E402
+from cgan.training.models import build_generator  # noqa: E402
 from cgan.training.models.layers import ConditionalBatchNorm  # noqa: E402
+from cgan.training.models.spec import ModelSpec  # noqa: E402
 from cgan.training.runtime import choose_strategy, quiet_tensorflow  # noqa: E402
 from cgan.training.transfer import initialise_from, open_source  # noqa: E402
+from cgan.training.widen import channel_map, widen_generator  # noqa: E402
 
 from .helpers import assert_same_training_state, tiny_config, write_image  # noqa: E402
 
@@ -115,6 +120,68 @@ def test_a_32_pixel_generator_grows_to_64_drawing_the_same_images(source_run, ne
     assert correlation > 0.9, correlation
 
 
+def _randomised_generator(spec: ModelSpec):
+    """A generator whose every weight, batch-norm statistics included, is random."""
+    model = build_generator(spec)
+    rng = np.random.default_rng(3)
+    for weight in model.weights:
+        value = rng.standard_normal(weight.shape).astype(np.float32) * 0.3
+        if "variance" in weight.path:
+            value = np.abs(value) + 0.5
+        weight.assign(value)
+    return model
+
+
+def _draw(model, training: bool) -> np.ndarray:
+    noise = np.random.default_rng(4).standard_normal((6, 16)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2], np.int32)
+    return np.asarray(model([noise, labels], training=training))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_widened_generator_draws_the_same_images(training):
+    spec = ModelSpec("sngan", 32, num_classes=3, latent_dim=16, g_channels=8)
+    narrow = _randomised_generator(spec)
+    wide = build_generator(ModelSpec("sngan", 32, num_classes=3, latent_dim=16, g_channels=13))
+    widen_generator(narrow, wide, seed=0, noise=0.0)
+    # 13 channels from 8: some have two or three copies, so the division by copies counts.
+    assert np.bincount(channel_map(8, 13, seed=0)).max() >= 2
+    np.testing.assert_allclose(_draw(wide, training), _draw(narrow, training), atol=2e-5)
+
+
+def test_the_copies_are_nudged_apart_and_a_narrower_width_is_refused():
+    spec = ModelSpec("sngan", 32, num_classes=3, latent_dim=16, g_channels=8)
+    narrow = _randomised_generator(spec)
+    wide = build_generator(ModelSpec("sngan", 32, num_classes=3, latent_dim=16, g_channels=16))
+    widen_generator(narrow, wide, seed=0)
+    mapping = channel_map(8, 16, seed=0)
+    kernel = [layer for layer in wide.layers if isinstance(layer, keras.layers.Conv2D)][0]
+    kernel = kernel.weights[0].numpy()  # [3, 3, in, out]: a copy's output slice is nudged
+    assert not np.allclose(kernel[..., 8], kernel[..., mapping[8]])
+    np.testing.assert_allclose(kernel[..., 8], kernel[..., mapping[8]], atol=0.05)
+    moved = np.abs(_draw(wide, False) - _draw(narrow, False))
+    assert 0 < moved.mean() < 0.01
+    with pytest.raises(TrainingError, match="only be widened"):
+        channel_map(8, 4, seed=0)
+
+
+@pytest.mark.slow
+def test_a_run_widens_its_source_and_trains(source_run, new_data, tmp_path):
+    config = _target(source_run, new_data, g_channels=12)
+    trainer = _build_trainer(config, choose_strategy(), RunDir(tmp_path / "new"))
+    line = initialise_from(trainer, open_source(config))
+    assert "G widened 8->12 channels" in line and "G and EMA G, D" in line
+    theirs = _source_models(source_run)
+    noise = np.random.default_rng(1).standard_normal((4, config.latent_dim)).astype(np.float32)
+    wide = np.asarray(trainer.ema_generator([noise, np.full(4, 2, np.int32)], training=False))
+    narrow = np.asarray(theirs.ema_generator([noise, np.zeros(4, np.int32)], training=False))
+    assert np.abs(wide - narrow).mean() < 0.01
+    run_dir = tmp_path / "trained"
+    train(_target(source_run, new_data, g_channels=12, steps=2), run_dir, resume=False,
+          progress=False)  # fmt: skip
+    assert load_config(run_dir).g_channels == 12 and RunDir(run_dir).has_checkpoint()
+
+
 @pytest.mark.slow
 def test_a_run_started_from_another_trains_exports_and_resumes_exactly(
     source_run, new_data, tmp_path
@@ -173,7 +240,7 @@ def _direction(layer) -> np.ndarray:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["--g-channels", "16"], "incompatible: g_channels 16 (source has 8)"),
+        (["--g-channels", "4"], "g_channels 4 (source has 8; a generator can grow wider"),
         (["--arch", "dcgan"], "only sngan runs"),
         (["--init-labels", "bird=eagle"], "'eagle' is not a label of"),
         (["--init-labels", "owl=red-disc"], "'owl' is not a label of this run"),
