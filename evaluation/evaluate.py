@@ -13,6 +13,7 @@ import numpy as np
 from cgan.common.errors import EvaluationError
 from cgan.common.images import fit_to_resolution
 from cgan.common.progress import Progress
+from cgan.evaluation.imagenet_view import DISCRIMINATOR_NETWORK, checked_weights
 from cgan.evaluation.judge import JUDGE_RESOLUTION, Judge
 from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 from cgan.inference.generator import ImageGenerator
@@ -40,9 +41,21 @@ class ImageNetView:
 
     enabled: bool = True
     weights: Path | None = None  # default: the network's pip package (efficientnet-lite0-...)
-    network: str = "lite0"  # or lite2: a network a projected discriminator never read
+    network: str = DISCRIMINATOR_NETWORK  # or lite2: a network a projected D never read
     cache_dir: Path | None = None  # where the reference's features are kept (None: not kept)
     synsets: dict[str, str] = field(default_factory=dict)  # label -> WordNet synset
+
+    def check(self) -> None:
+        """Read and check the network's weights now, so a bad file or a missing package
+        stops cgan-eval before minutes of sampling (the figures reuse what is read)."""
+        from cgan.common.errors import ImageNetError
+
+        if not self.enabled:
+            return
+        try:
+            checked_weights(self.weights, self.network)
+        except ImageNetError as exc:
+            raise EvaluationError(str(exc)) from None
 
 
 def at_judge_resolution(images: np.ndarray) -> np.ndarray:

@@ -14,35 +14,42 @@ model in a network it never read; the note says that the two share a family and 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cgan.common.imagenet.architecture import LITE0
 from cgan.evaluation.metrics import frechet_distance, precision_recall
 
 if TYPE_CHECKING:
     from cgan.common.imagenet.runner import ImageNetRunner, Predictions
+    from cgan.common.imagenet.weights import ImageNetWeights
 
 BATCH = 100
 _NO = (None, False, 0, "", "none", "false", "no")
 INDEPENDENT = "imagenet_independent"  # an exported model's extra: did D see the network?
+# The network a projected discriminator reads, and so the view's default.
+DISCRIMINATOR_NETWORK = LITE0.name
 
 
-def imagenet_in_training(extra: dict[str, Any] | None, network: str = "lite0") -> str | None:
+def imagenet_in_training(
+    extra: dict[str, Any] | None, network: str = DISCRIMINATOR_NETWORK
+) -> str | None:
     """Why the model is not independent of the ImageNet network ``network``, or None.
 
     The exporter records ``imagenet_independent`` in the model's ``extra`` (false when its
     discriminator read the network's features). Models exported before that key, and
     training configs measured during training, are judged by ``imagenet_projected``. A
     projected discriminator reads Lite0, so another network stays independent of it."""
-    return read_by_discriminator(extra) if network == "lite0" else None
+    return read_by_discriminator(extra) if network == DISCRIMINATOR_NETWORK else None
 
 
 def family_note(extra: dict[str, Any] | None, network: str) -> str | None:
     """What a reader must know when the view is Lite2 and D read Lite0's features."""
-    if network == "lite0" or read_by_discriminator(extra) is None:
+    if network == DISCRIMINATOR_NETWORK or read_by_discriminator(extra) is None:
         return None
     return (
         f"the discriminator read EfficientNet-Lite0's features; this view's network "
@@ -76,14 +83,24 @@ def _concepts(labels: Sequence[str], synsets: dict[str, str]) -> tuple[list, str
         return [], f"not measured: {exc}"
 
 
-def imagenet_runner(weights: Path | None = None, network: str = "lite0") -> ImageNetRunner:
+@functools.lru_cache(maxsize=2)
+def checked_weights(weights: Path | None, network: str) -> ImageNetWeights:
+    """The network's weights, read and checked once per process: cgan-eval checks them
+    before minutes of sampling, and the figures reuse them. Raises ImageNetError."""
+    from cgan.common.imagenet.weights import find_network, load_weights
+
+    return load_weights(weights, find_network(network))
+
+
+def imagenet_runner(
+    weights: Path | None = None, network: str = DISCRIMINATOR_NETWORK
+) -> ImageNetRunner:
     """The network on onnxruntime, fed whole images (no crop), as every figure here uses it.
     Raises ImageNetError or ImportError when it is not available."""
     from cgan.common.imagenet.preprocess import WHOLE_IMAGE
     from cgan.common.imagenet.runner import ImageNetRunner
-    from cgan.common.imagenet.weights import find_network, load_weights
 
-    return ImageNetRunner(load_weights(weights, find_network(network)), crop=WHOLE_IMAGE)
+    return ImageNetRunner(checked_weights(weights, network), crop=WHOLE_IMAGE)
 
 
 def imagenet_figures(
@@ -96,7 +113,7 @@ def imagenet_figures(
     weights: Path | None = None,
     synsets: dict[str, str] | None = None,
     not_independent: str | None = None,
-    network: str = "lite0",
+    network: str = DISCRIMINATOR_NETWORK,
     note: str | None = None,
     cache_dir: Path | None = None,
 ) -> tuple[dict[str, Any], dict]:

@@ -170,6 +170,16 @@ def test_cli_errors_and_switch(tiny_judge, synthetic_reference, tmp_path):
         *("--real", str(synthetic_reference), "--judge", str(tiny_judge)),
         *("--reference", str(synthetic_reference), "--samples-per-class", "10"),
     )
+    # A bad weights file stops the run before anything else is read: here the judge, a
+    # missing file too, is never reached.
+    missing = run(
+        *("--real", str(synthetic_reference), "--judge", str(tmp_path / "no-judge.keras")),
+        *("--imagenet-weights", str(tmp_path / "missing.pth")),
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        f"cgan-eval: error: no ImageNet weights file at {tmp_path / 'missing.pth'}"
+    ]
     out = tmp_path / "real.json"
     off = run(*real_images, "--no-imagenet", "-o", str(out))
     assert off.returncode == 0, off.stderr
