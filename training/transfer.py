@@ -257,11 +257,6 @@ def freeze_lower_blocks(discriminator: keras.Model, count: int) -> None:
             layer.trainable = False
 
 
-def _widened(source: keras.Model, target: keras.Model, seed: int) -> keras.Model:
-    widen_generator(source, target, seed)
-    return target
-
-
 def initialise_from(trainer: GANTrainer, source: Source) -> str:
     """Load the source's newest checkpoint into the new run's models; returns the one line
     that says what was carried over."""
@@ -281,7 +276,7 @@ def initialise_from(trainer: GANTrainer, source: Source) -> str:
     if widened:  # the same seed: G and its EMA copy the same channels with the same noise
         wide_spec = replace(spec, g_channels=config.g_channels)
         their_g, their_ema = (
-            _widened(model, build_generator(wide_spec, name=model.name), config.seed)
+            widen_generator(model, build_generator(wide_spec, name=model.name), config.seed)
             for model in (their_g, their_ema)
         )
     rows = label_rows(config, source.config)

@@ -88,9 +88,9 @@ class _Widener:
 
 def widen_generator(
     source: keras.Model, target: keras.Model, seed: int, noise: float = COPY_NOISE
-) -> None:
-    """Fill `target` (the same builder, more channels) from the trained `source`; G and its
-    EMA widened with the same seed get the same map and the same noise draws."""
+) -> keras.Model:
+    """Fill `target` (the same builder, more channels) from the trained `source` and return
+    it; G and its EMA widened with the same seed get the same map and the same noise."""
     theirs = [layer for layer in source.layers if layer.weights]
     mine = [layer for layer in target.layers if layer.weights]
     if len(theirs) != len(mine):
@@ -101,3 +101,4 @@ def widen_generator(
     for their_layer, my_layer in zip(theirs[:-1], mine[:-1], strict=True):
         widener.layer(their_layer, my_layer)
     widener.layer(theirs[-1], mine[-1], output=True)
+    return target
