@@ -7,6 +7,7 @@ names are unique, so two writers (two workers of one run) cannot rename each oth
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target`."""
     target = Path(target)
+    if not target.parent.is_dir():  # else mkstemp names its own temporary file, not the folder
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(target.parent))
     descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
     umask = os.umask(0)
@@ -47,4 +50,13 @@ def resolves_inside(path: Path, root: Path) -> bool:
     try:
         return Path(path).resolve().is_relative_to(Path(root).resolve())
     except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
+def same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file, links followed (False when either is missing): an
+    output must never replace the input it is computed from."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
         return False

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cgan.common.cli import first_line, run_command
 from cgan.common.errors import CganError, ExportError, InferenceError, ScrapeError
-from cgan.common.files import atomic_path, write_text_atomic
+from cgan.common.files import atomic_path, same_file, write_text_atomic
 from cgan.common.images import centre_crop_resize, fit_to_resolution, make_grid, to_uint8
 from cgan.common.progress import Progress
 from cgan.common.run_dir import RunDir
@@ -77,6 +77,29 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
         os.umask(umask)
     assert target.read_text() == "new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not mkstemp's private 0600
+
+
+def test_atomic_write_names_a_missing_folder_and_replaces_a_link_not_its_target(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder") as error:
+        write_text_atomic(tmp_path / "nowhere" / "x.json", "{}")
+    assert error.value.filename == str(tmp_path / "nowhere")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    link = tmp_path / "out.txt"
+    link.symlink_to(victim)
+    write_text_atomic(link, "new")
+    assert victim.read_text() == "keep" and not link.is_symlink() and link.read_text() == "new"
+
+
+def test_same_file_follows_links_and_is_false_for_missing_paths(tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"x")
+    (tmp_path / "alias.onnx").symlink_to(model)
+    assert same_file(tmp_path / "alias.onnx", model)
+    assert same_file(tmp_path / "." / "model.onnx", model)
+    assert not same_file(tmp_path / "other.json", model)
+    (tmp_path / "other.json").write_bytes(b"x")
+    assert not same_file(tmp_path / "other.json", model)
 
 
 class _Log(io.StringIO):
