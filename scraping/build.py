@@ -36,7 +36,7 @@ from cgan.common.images import MAX_SOURCE_PIXELS, centre_crop_resize
 from cgan.common.labels import labels_problem
 from cgan.common.progress import Progress
 from cgan.common.records import RecordsWriter
-from cgan.scraping.folders import MARKER, class_folders, class_images
+from cgan.scraping.folders import MARKER, class_folders, class_images, refuse_nested
 from cgan.scraping.manifest import MANIFEST_NAME
 from cgan.scraping.merge import Merge, merge_crawls, merged_row
 from cgan.scraping.report import format_table
@@ -145,13 +145,41 @@ def _build_class(
     return report
 
 
+def _is_old_build(out: Path) -> bool:
+    report = out / REPORT_NAME
+    return report.is_file() and MARKER in report.read_text(encoding="utf-8", errors="replace")
+
+
+def check_output(out: Path) -> None:
+    """Refuse an --out the build could not replace, before anything is built: a file, or a
+    folder that is neither empty nor a previous build."""
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and not _is_old_build(out) and any(out.iterdir()):
+        raise BuildError(f"refusing to replace {out}: it is not empty and not a previous build")
+
+
+def check_report(report: Path | None, srcs: list[Path]) -> None:
+    """Refuse a --report path that could not be written (a folder, or under a file), or that
+    would land in a --src (it would mark the crawl as a built dataset), before the dataset
+    is replaced."""
+    if report is None:
+        return
+    if report.is_dir():
+        raise BuildError(f"--report {report} is a folder; give a file name")
+    parent = report.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BuildError(f"--report {report}: {parent} is a file, not a folder")
+    for src in srcs:
+        if resolves_inside(report, src):
+            raise BuildError(f"--report {report} must not be inside --src {src}")
+
+
 def _replace_output(tmp: Path, out: Path) -> None:
     if out.exists():
-        is_old_build = (out / REPORT_NAME).is_file() and MARKER in (out / REPORT_NAME).read_text(
-            encoding="utf-8", errors="replace"
-        )
-        if not is_old_build and any(out.iterdir()):
-            raise BuildError(f"refusing to replace {out}: it is not empty and not a previous build")
+        check_output(out)  # again: it may have changed during the build
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)
         tmp.rename(out)
@@ -164,8 +192,7 @@ def _one_folder(src: Path, out: Path) -> dict[str, list[Path]]:
     """The images of a single --src: every class folder's image files."""
     if not src.is_dir():
         raise BuildError(f"--src {src} does not exist or is not a folder")
-    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
-        raise BuildError("--out must not be --src or inside it")
+    refuse_nested(src, out, BuildError)
     folders = class_folders(src)
     if not folders:
         raise BuildError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
@@ -187,6 +214,8 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
     problem = labels_problem(list(images))
     if problem:  # training and the exporter would refuse these names: say so first
         raise BuildError(f"the class folders cannot be a model's labels: {problem}")
+    check_output(out)  # before building: a refusal after it would waste the work
+    check_report(options.report, srcs)
     images = {
         name: [path for path in paths if in_split(path, options.split, options.val_fraction)]
         for name, paths in images.items()
@@ -235,8 +264,13 @@ def build_dataset(options: BuildOptions, log: IO[str] | None = None) -> dict[str
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     if options.report is not None:
-        options.report.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(options.report, json.dumps(data, indent=2) + "\n")
+        try:
+            options.report.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(options.report, json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise BuildError(
+                f"built {out}, but cannot write --report {options.report}: {exc.strerror or exc}"
+            ) from None
     return reports
 
 

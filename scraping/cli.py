@@ -537,6 +537,7 @@ def run_verify_command(argv: Sequence[str]) -> int:
     if not args.src.is_dir():
         raise ScrapeError(f"--src {args.src} does not exist or is not a folder")
 
+    from cgan.common.files import resolves_inside
     from cgan.scraping.contentcheck import DEFAULT_MIN_PROB, DEFAULT_TOP_K, ContentCheck
     from cgan.scraping.folders import class_folders
     from cgan.scraping.verify import (
@@ -557,7 +558,9 @@ def run_verify_command(argv: Sequence[str]) -> int:
         progress=not args.quiet,
     )
     check_move_target(args.src, args.move_rejected)
-    labels = [(folder.name, ()) for folder in class_folders(args.src)]
+    labels = [  # class folders linked out of --src are skipped (verify.find_images)
+        (folder.name, ()) for folder in class_folders(args.src) if resolves_inside(folder, args.src)
+    ]
     if not labels:
         raise VerifyError(
             f"--src {args.src} has no class folders (expected {args.src}/<label>/*.jpg)"

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+from cgan.common.errors import ScrapeError
+from cgan.scraping.folders import refuse_link_out
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,10 @@ FIELDS = (
     "time",
 )
 
+# Fields the tools read from a line: a line where one holds another type is malformed.
+_TEXT_FIELDS = ("label", "path", "sha1", "phash", "reason", "time")
+_PHASH = re.compile(r"^[0-9a-f]{16}$")
+
 # Failures worth another try on a later run with --retry-failed.
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "data_loss", "http_429"})
 
@@ -69,6 +77,19 @@ def make_record(**values: Any) -> dict[str, Any]:
     return record
 
 
+def is_well_formed(record: object) -> bool:
+    """Whether a parsed line is a decision the tools can use: a non-empty `url` and
+    `status`, the fields they read text or null, a perceptual hash in hex. A line of other
+    types (hand edited, or from another tool) is skipped like one that is not JSON."""
+    if not isinstance(record, dict):
+        return False
+    if not all(isinstance(record.get(key), str) and record[key] for key in ("url", "status")):
+        return False
+    if not all(record.get(key) is None or isinstance(record[key], str) for key in _TEXT_FIELDS):
+        return False
+    return record.get("phash") is None or bool(_PHASH.match(record["phash"]))
+
+
 class Manifest:
     """Reader and appender for `OUT/manifest.jsonl`."""
 
@@ -78,18 +99,26 @@ class Manifest:
         self.skipped_lines = 0
 
     def load(self) -> list[dict[str, Any]]:
-        """Read every valid line, trimming a partial last line left by a hard stop."""
+        """Read every valid line, trimming a partial last line left by a hard stop.
+
+        A manifest that is a link out of its folder is refused (ScrapeError): trimming it
+        would cut a file the user never named."""
+        self.check_inside()
         if not self.path.exists():
             return []
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            cut = raw.rfind(b"\n") + 1
-            logger.warning(
-                "manifest %s ends with a partial line (interrupted run); dropping it", self.path
-            )
-            with self.path.open("r+b") as fh:
-                fh.truncate(cut)
-            raw = raw[:cut]
+        try:
+            raw = self.path.read_bytes()
+            if raw and not raw.endswith(b"\n"):
+                cut = raw.rfind(b"\n") + 1
+                logger.warning(
+                    "manifest %s ends with a partial line (interrupted run); dropping it",
+                    self.path,
+                )
+                with self.path.open("r+b") as fh:
+                    fh.truncate(cut)
+                raw = raw[:cut]
+        except OSError as exc:
+            raise ScrapeError(f"manifest {self.path}: {exc.strerror or exc}") from None
         records = []
         self.skipped_lines = 0
         for line in raw.decode("utf-8", errors="replace").splitlines():
@@ -97,10 +126,10 @@ class Manifest:
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: [[[[...
                 self.skipped_lines += 1
                 continue
-            if isinstance(record, dict) and record.get("url") and record.get("status"):
+            if is_well_formed(record):
                 records.append(record)
             else:
                 self.skipped_lines += 1
@@ -114,7 +143,12 @@ class Manifest:
         """Open for appending (creating the folder); loading first repairs the tail."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.check_inside()
             self._fh = self.path.open("a", encoding="utf-8")
+
+    def check_inside(self) -> None:
+        """Refuse a manifest that is a link (even a dangling one) out of its folder."""
+        refuse_link_out(self.path, self.path.parent, "manifest")
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one whole line and flush it, so a crash can't tear earlier lines."""

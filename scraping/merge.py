@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from cgan.common.errors import ScrapeError
+from cgan.common.files import resolves_inside
 from cgan.scraping.dedupe import DedupIndex
-from cgan.scraping.folders import MARKER, class_folders, class_images
+from cgan.scraping.folders import MARKER, class_folders, class_images, refuse_nested
 from cgan.scraping.manifest import FIELDS, KEPT, MANIFEST_NAME, latest_by_url, read_manifest
 from cgan.scraping.shards import ShardPlan, read_record
 
@@ -87,6 +88,8 @@ class Merge:
     srcs: list[SrcSummary] = field(default_factory=list)
     limit: int | None = None
     missing_shards: list[str] = field(default_factory=list)
+    # Kept lines left out before any label is known: their path leaves the crawl folder.
+    skipped: Counter[str] = field(default_factory=Counter)
 
     def report_json(self, max_distance: int) -> dict[str, Any]:
         totals: Counter[str] = Counter()
@@ -97,6 +100,7 @@ class Merge:
             "limit": self.limit,
             "missing_shards": self.missing_shards,
             "removed": dict(totals.most_common()),
+            "skipped_lines": dict(self.skipped.most_common()),
             "srcs": [
                 {"path": str(s.path), "shard": s.shard, "offered": s.offered, "taken": s.taken}
                 for s in self.srcs
@@ -110,7 +114,8 @@ class Merge:
             totals.update(counts)
         shards = [s.shard for s in self.srcs if s.shard]
         which = f" (shards {', '.join(shards)})" if shards else ""
-        parts = [f"{n} {reason}" for reason, n in totals.most_common()] or ["nothing"]
+        parts = [f"{n} {reason}" for reason, n in (totals + self.skipped).most_common()]
+        parts = parts or ["nothing"]
         return f"merged {len(self.srcs)} crawl folders{which}: removed {', '.join(parts)}"
 
 
@@ -121,7 +126,6 @@ def _inside(inner: Path, outer: Path) -> bool:
 def check_folders(srcs: list[Path], out: Path) -> None:
     """Refuse folders that cannot be merged: not crawl folders, repeated, nested."""
     resolved = [src.resolve() for src in srcs]
-    target = out.resolve()
     for i, (src, real) in enumerate(zip(srcs, resolved, strict=True)):
         if not real.is_dir():
             raise MergeError(f"--src {src} does not exist or is not a folder")
@@ -139,10 +143,7 @@ def check_folders(srcs: list[Path], out: Path) -> None:
             if _inside(real, other_real) or _inside(other_real, real):
                 inner, outer = (src, other) if _inside(real, other_real) else (other, src)
                 raise MergeError(f"--src {inner} is inside --src {outer}")
-        if _inside(target, real):
-            raise MergeError(f"--out must not be --src {src} or inside it")
-        if _inside(real, target):
-            raise MergeError(f"--src {src} is inside --out {out}, which the build replaces")
+        refuse_nested(src, out, MergeError)
 
 
 def check_split(srcs: list[Path], plans: list[ShardPlan | None]) -> list[str]:
@@ -186,6 +187,14 @@ def _phash(row: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and _PHASH.match(value) else None
 
 
+def _names_a_file_of(rel: str, label: str, src: Path) -> bool:
+    """Whether a manifest `path` is `label/<file>` and, links followed, inside `src`."""
+    parts = rel.split("/")
+    if len(parts) != 2 or parts[0] != label or {".", ".."} & set(parts) or "" in parts:
+        return False
+    return "\\" not in rel and resolves_inside(src / rel, src)
+
+
 def _candidates(index: int, src: Path, plan: ShardPlan | None, merge: Merge) -> list[Candidate]:
     """The kept images of one folder that are still on disk, in manifest order."""
     shard = str(plan.shard) if plan is not None else None
@@ -193,13 +202,18 @@ def _candidates(index: int, src: Path, plan: ShardPlan | None, merge: Merge) -> 
     found: list[Candidate] = []
     for row in latest_by_url(read_manifest(src)).values():
         label, rel = row.get("label"), row.get("path") or ""
-        if row.get("status") != KEPT or not label or not rel.startswith(f"{label}/"):
+        if row.get("status") != KEPT or not isinstance(label, str) or not label:
+            continue
+        if not isinstance(rel, str) or not _names_a_file_of(rel, label, src):
+            merge.skipped["path_out_of_src"] += 1  # a hand-made or hostile line
             continue
         if (src / rel).is_file():  # a file moved away (verify --move-rejected) is not offered
             found.append(Candidate(index, src, shard, ranks[label], row))
             ranks[label] += 1
     recorded = {str(c.row["path"]) for c in found}
     for folder in class_folders(src):
+        if not resolves_inside(folder, src):
+            continue  # never listed; its lines were skipped above
         merge.images.setdefault(folder.name, [])
         for path in class_images(folder):
             if f"{folder.name}/{path.name}" not in recorded:

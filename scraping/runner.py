@@ -9,6 +9,10 @@ the per-label table (stdout).
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -36,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows
 
 
 LOG_NAME = "crawl.log"
+SUMMARY_NAME = "summary.json"
 
 
 class CrawlError(ScrapeError):
@@ -80,25 +85,90 @@ def build_settings(options: CrawlOptions) -> Settings:
         "LOG_FILE": str(options.out / LOG_NAME),  # -s LOG_FILE=... still wins
     }
     settings.setdict(values, priority="cmdline")
-    for name, value in options.overrides.items():
-        _check_type(name, value, settings.get(name))
-    settings.setdict(options.overrides, priority="cmdline")
+    checked = {
+        name: _check_type(name, value, settings.get(name))
+        for name, value in options.overrides.items()
+    }
+    settings.setdict(checked, priority="cmdline")
     return settings
 
 
-def _check_type(name: str, value: str, current: object) -> None:
-    """Refuse `-s NAME=VALUE` that Scrapy would only choke on mid-crawl."""
+# Settings that are a time in seconds: a negative or endless one only trips an assertion
+# deep in Scrapy or Twisted, mid-crawl.
+_DURATION = re.compile(r"TIMEOUT|DELAY|BACKOFF|WAIT|RETRY_AFTER|MARGIN|RESET")
+
+
+def _check_type(name: str, value: str, current: object) -> object:
+    """Refuse `-s NAME=VALUE` that Scrapy would only choke on mid-crawl; the value to set
+    (a dict or list setting given as JSON, parsed)."""
+    from scrapy.settings import BaseSettings
+
+    if name == "LOG_FILE":
+        _check_log_file(value)
+        return value
+    if isinstance(current, BaseSettings | dict | list | tuple):
+        return _structured(name, value, isinstance(current, BaseSettings | dict))
     try:
         if isinstance(current, bool):
             if value.strip().lower() not in {"0", "1", "true", "false"}:
                 raise ValueError
-        elif isinstance(current, int):
-            int(value)
+            return value
+        if isinstance(current, int):
+            number: float = int(value)
         elif isinstance(current, float):
-            float(value)
+            number = float(value)
+        else:
+            return value
     except ValueError:
         kind = {"bool": "true or false", "int": "a whole number"}.get(type(current).__name__)
         raise CrawlError(f"-s {name}={value!r}: expected {kind or 'a number'}") from None
+    if _DURATION.search(name) and not 0 <= number < math.inf:
+        raise CrawlError(f"-s {name}={value!r}: a time in seconds must be 0 or more, and finite")
+    return value
+
+
+def _structured(name: str, value: str, is_dict: bool) -> object:
+    """A dict setting must be a JSON object; a list one a JSON array or comma separated."""
+    if not is_dict and not value.lstrip().startswith("["):
+        return value  # Scrapy splits a list setting at commas
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        parsed = None
+    if not isinstance(parsed, dict if is_dict else list):
+        expected = 'a JSON object, e.g. {"name": 1}' if is_dict else "a JSON array or a, b, c"
+        raise CrawlError(f"-s {name}={value!r}: expected {expected}")
+    return parsed
+
+
+def _check_log_file(value: str) -> None:
+    """-s LOG_FILE: Scrapy opens it after the crawl began; a missing folder is said now."""
+    if not value:
+        return  # Scrapy's log goes to stderr
+    path = Path(value)
+    if path.is_dir():
+        raise CrawlError(f"-s LOG_FILE={value!r}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise CrawlError(f"-s LOG_FILE={value!r}: no folder {path.parent}; create it first")
+
+
+def check_output_folder(out: Path, own_log: bool = True) -> None:
+    """Refuse an output folder whose state files or class folders are links out of it: the
+    crawl appends to, truncates and deletes in them. `own_log`: crawl.log is OUT's."""
+    from cgan.scraping.folders import class_folders, refuse_link_out
+    from cgan.scraping.ratelimit import BUDGET_FILE
+    from cgan.scraping.shards import SHARD_FILE
+    from cgan.scraping.state import refuse_class_link
+
+    names = [MANIFEST_NAME, SUMMARY_NAME, SHARD_FILE, ".jobs", ".jobs/lock", f".jobs/{BUDGET_FILE}"]
+    for name in names + ([LOG_NAME] if own_log else []):
+        refuse_link_out(out / name, out, "state file")
+    for root, folders, files in os.walk(out / ".jobs"):  # Scrapy's queues (JOBDIR)
+        for name in folders + files:
+            refuse_link_out(Path(root) / name, out, "state file")
+    if out.is_dir():
+        for folder in class_folders(out):
+            refuse_class_link(folder, out)
 
 
 @contextlib.contextmanager
@@ -185,6 +255,7 @@ def run_crawl(
 
     report = report or sys.stdout
     labels = [spec.name for spec in options.labels]
+    check_output_folder(options.out, own_log="LOG_FILE" not in options.overrides)
     with output_lock(options.out):
         for line in claim_folder(options.out, options.shard):
             print(f"{PREFIX}: {line}", file=sys.stderr)
@@ -235,7 +306,7 @@ def run_crawl(
     summaries = summarise(options.out, labels, options.limit, since=started)
     print(render(summaries, failed_sources=failed, stopped_sources=stopped), file=report)
     write_json(
-        options.out / "summary.json",
+        options.out / SUMMARY_NAME,
         summaries,
         {
             "started": started,
@@ -267,7 +338,7 @@ def _no_work(options: CrawlOptions) -> int:
     manifest.close()
     now = utc_now()
     extra = {"started": now, "finished": now, "sources": {}, **_shard_json(options)}
-    write_json(options.out / "summary.json", [], extra)
+    write_json(options.out / SUMMARY_NAME, [], extra)
     print(
         f"{PREFIX}: shard {share.shard} has no (label, source) pair it can crawl "
         f"({len(share.pairs)} of {len(share.labels) * len(share.sources)} dealt to it); "

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet.defer import Deferred, succeed
 
+from cgan.common.errors import ScrapeError
+from cgan.common.files import resolves_inside
 from cgan.scraping.dedupe import DedupIndex
 from cgan.scraping.manifest import KEPT, MANIFEST_NAME, Manifest, is_transient, latest_by_url
 
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _OWN_FILE = re.compile(r"^[0-9a-f]{40}\.jpg$")
+
+
+def refuse_class_link(folder: Path, out_dir: Path) -> None:
+    """Refuse a class folder that is a link out of the output folder: the crawl would save
+    into it, and its resume clean-up would delete there."""
+    if not resolves_inside(folder, out_dir):
+        raise ScrapeError(
+            f"{folder} is a link out of the output folder {out_dir}; refusing to crawl into "
+            "it (replace the link with a real folder, or give another --out)"
+        )
 
 
 class LabelQuota:
@@ -156,7 +168,8 @@ class CrawlState:
                 path = record.get("path") or ""
                 kept_paths.add(path)
                 self.dedupe.add(record.get("sha1") or url, record.get("phash"), record["label"])
-                if (self.out_dir / path).is_file():
+                file = self.out_dir / path
+                if path and resolves_inside(file, self.out_dir) and file.is_file():
                     self.quota.kept[record["label"]] += 1
                 else:
                     missing += 1
@@ -178,19 +191,31 @@ class CrawlState:
 
     def _remove_orphans(self, kept_paths: set[str]) -> None:
         # A hard stop between saving a file and writing its manifest line leaves a file
-        # nobody recorded; it would be downloaded again anyway, so drop it.
+        # nobody recorded; it would be downloaded again anyway, so drop it. Only ever a
+        # file inside the output folder: a class folder linked out of it is refused before
+        # anything is deleted, and a linked file is left alone.
         if not self.out_dir.is_dir():
             return
-        for folder in self.out_dir.iterdir():
-            if not folder.is_dir() or folder.name.startswith("."):
-                continue
+        folders = [
+            folder
+            for folder in sorted(self.out_dir.iterdir())
+            if folder.is_dir() and not folder.name.startswith(".")
+        ]
+        for folder in folders:
+            if not folder.name.startswith("_"):  # `_` folders are bookkeeping, not classes
+                refuse_class_link(folder, self.out_dir)
+        for folder in folders:
+            if folder.is_symlink():  # the crawl never makes one, so holds no orphan of its
+                continue  # own; its files are recorded under another name (or not ours)
             for file in folder.iterdir():
                 rel = f"{folder.name}/{file.name}"
-                if _OWN_FILE.match(file.name) and rel not in kept_paths:
-                    logger.warning(
-                        "removing %s: saved by an interrupted run but never recorded", rel
-                    )
-                    file.unlink()
+                if not _OWN_FILE.match(file.name) or rel in kept_paths:
+                    continue
+                if file.is_symlink() or not resolves_inside(file, self.out_dir):
+                    logger.warning("leaving %s alone: a link, not a file this crawl saved", rel)
+                    continue
+                logger.warning("removing %s: saved by an interrupted run but never recorded", rel)
+                file.unlink()
 
     def attach(self) -> None:
         """A pipeline starts using the manifest."""

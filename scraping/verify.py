@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cgan.common.errors import ScrapeError
-from cgan.common.files import write_text_atomic
+from cgan.common.files import resolves_inside, write_text_atomic
 from cgan.common.imagenet.preprocess import prepare
 from cgan.common.progress import Progress
 from cgan.scraping.contentcheck import OFF_TOPIC, ContentCheck, Verdict
@@ -82,13 +83,28 @@ class ImageDecision:
     moved_to: str | None = None
 
 
-def find_images(src: Path) -> dict[str, list[Path]]:
-    """Class folder name -> its image files, sorted (hidden and `_` folders skipped)."""
+def find_images(src: Path, log: IO[str] | None = None) -> dict[str, list[Path]]:
+    """Class folder name -> its image files, sorted (hidden and `_` folders skipped).
+
+    A class folder or image that is a link out of `src` is skipped, and said on `log`
+    (stderr): judging it would read, and --move-rejected move, a file the user never named.
+    """
     if not src.is_dir():
         raise VerifyError(f"--src {src} does not exist or is not a folder")
-    found = {folder.name: class_images(folder) for folder in class_folders(src)}
+    folders = class_folders(src)
+    skipped = sum(1 for folder in folders if not resolves_inside(folder, src))
+    found = {}
+    for folder in (folder for folder in folders if resolves_inside(folder, src)):
+        files = class_images(folder)
+        found[folder.name] = [path for path in files if resolves_inside(path, src)]
+        skipped += len(files) - len(found[folder.name])
     if not found:
         raise VerifyError(f"--src {src} has no class folders (expected {src}/<label>/*.jpg)")
+    if skipped:
+        print(
+            f"cgan-scrape verify: skipped {skipped} link(s) to folders or files outside {src}",
+            file=log or sys.stderr,
+        )
     return found
 
 
@@ -186,7 +202,10 @@ def move_rejected(decisions: list[ImageDecision], options: VerifyOptions) -> lis
             if item.decision != OFF_TOPIC:
                 moved.append(item)
                 continue
-            target = _free_name(options.move_rejected / item.label / Path(item.path).name)
+            folder = options.move_rejected / item.label
+            if not resolves_inside(folder, options.move_rejected):
+                raise VerifyError(f"{folder} is a link out of --move-rejected; refusing to move")
+            target = _free_name(folder / Path(item.path).name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(options.src / item.path), target)
             moved.append(ImageDecision(item.path, item.label, item.decision, item.top, str(target)))
@@ -213,8 +232,9 @@ def verify_folder(
     options: VerifyOptions, check: ContentCheck, progress_stream: IO[str] | None = None
 ) -> tuple[dict[str, LabelCounts], list[ImageDecision], float]:
     """Judge every image; returns per-label counts, per-image decisions and images/s."""
-    found = find_images(options.src)
+    found = find_images(options.src, progress_stream)
     check_move_target(options.src, options.move_rejected)
+    Manifest(options.src / MANIFEST_NAME).check_inside()  # before anything is moved
     total = sum(len(paths) for paths in found.values())
     decisions: list[ImageDecision] = []
     with (
