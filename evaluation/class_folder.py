@@ -20,7 +20,7 @@ import numpy as np
 
 from cgan.common.errors import EvaluationError, ImageNetError
 from cgan.common.imagenet.runner import Predictions
-from cgan.evaluation.evaluate import to_judge_indices
+from cgan.evaluation.evaluate import check_samples_per_class, check_sampling, to_judge_indices
 from cgan.evaluation.feature_cache import BATCH, FolderFeatures, folder_features
 from cgan.evaluation.imagenet_view import figures_from_predictions, imagenet_runner
 from cgan.evaluation.metrics import accuracy
@@ -215,6 +215,7 @@ def evaluate_generator(
             f"{judge.resolution}x{judge.resolution}"
         )
     mapping = to_judge_indices(generator.labels, judge.labels, "model")
+    check_sampling(generator, samples_per_class, first_seed)
     seeds = list(range(first_seed, first_seed + samples_per_class))
     model_classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
     images = generator.generate(model_classes.tolist(), seeds * len(generator.labels), truncation)
@@ -236,6 +237,7 @@ def evaluate_real_folder(
     ceiling a model can reach."""
     if not Path(folder).is_dir():
         raise EvaluationError(f"--real {folder} does not exist or is not a folder")
+    check_samples_per_class(samples_per_class)
     found = judge.features(Path(folder)).first_per_class(samples_per_class)
     mapping = to_judge_indices(found.names, judge.labels, "folder")
     result = judge.measure(found.predictions, mapping[found.classes])

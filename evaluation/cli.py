@@ -11,16 +11,28 @@ import json
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, positive_int, run_command
+from cgan.common.cli import (
+    OneLineArgumentParser,
+    non_negative_int,
+    number_converter,
+    positive_int,
+    run_command,
+)
 from cgan.common.errors import EvaluationError
-from cgan.common.files import write_text_atomic
+from cgan.common.files import resolves_inside, same_file, write_text_atomic
 from cgan.common.imagenet.architecture import NETWORKS
-from cgan.evaluation import SHIPPED_JUDGE
+from cgan.evaluation import MAX_SAMPLES_PER_CLASS, MIN_SAMPLES_PER_CLASS, SHIPPED_JUDGE
 from cgan.evaluation.imagenet_view import DISCRIMINATOR_NETWORK
 from cgan.inference.card import write_card
 from cgan.inference.metadata import embed_metrics
 
 REFERENCE_DEFAULT = "../shared/datasets/cifar10/test"
+samples_per_class = number_converter(
+    int,
+    lambda v: MIN_SAMPLES_PER_CLASS <= v <= MAX_SAMPLES_PER_CLASS,
+    f"must be {MIN_SAMPLES_PER_CLASS} to {MAX_SAMPLES_PER_CLASS} "
+    f"(a class's covariance needs {MIN_SAMPLES_PER_CLASS} samples)",
+)
 EXAMPLES = """\
 examples:
   cgan-eval models/cifar10.onnx                       # 1000 per class vs the test split
@@ -65,8 +77,13 @@ def build_parser() -> OneLineArgumentParser:
         type=positive_int,
         help="side the real images are read at with --real (default: the model's, or 64)",
     )
-    parser.add_argument("--samples-per-class", type=positive_int, default=1000)
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--samples-per-class",
+        type=samples_per_class,
+        default=1000,
+        help=f"{MIN_SAMPLES_PER_CLASS} to {MAX_SAMPLES_PER_CLASS} (default 1000)",
+    )
+    parser.add_argument("--first-seed", type=non_negative_int, default=0)
     parser.add_argument("--truncation", type=float)
     parser.add_argument(
         "--inception-weights",
@@ -198,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.real is None):
         raise EvaluationError("give either a model .onnx or --real FOLDER")
+    check_output(args)  # before minutes of work, not after
+    if not args.no_feature_cache and args.feature_cache is not None:
+        from cgan.evaluation.feature_cache import check_cache_dir
+
+        check_cache_dir(args.feature_cache)
     from cgan.training.runtime import quiet_tensorflow
 
     quiet_tensorflow()
@@ -242,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
 def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
     """--probe-train: the class-folder evaluation at the model's resolution."""
     from cgan.evaluation.class_folder import FolderJudge, evaluate_generator, evaluate_real_folder
+    from cgan.evaluation.evaluate import check_sampling
     from cgan.evaluation.feature_cache import default_cache_dir
     from cgan.inference.generator import ImageGenerator
 
@@ -258,6 +281,7 @@ def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
             raise EvaluationError(
                 f"--resolution {args.resolution}: the model draws {resolution}x{resolution}"
             )
+        check_sampling(generator, args.samples_per_class, args.first_seed)
     judge = FolderJudge(
         Path(args.reference),
         args.probe_train,
@@ -274,9 +298,52 @@ def run_class_folder(args: argparse.Namespace, synsets: dict[str, str]) -> dict:
     )
 
 
+def output_path(args: argparse.Namespace) -> Path | None:
+    """-o, else MODEL.eval.json beside a model (nothing for --real without -o)."""
+    if args.output is not None:
+        return args.output
+    return None if args.model is None else args.model.with_suffix(".eval.json")
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Refuse an output that cannot be written, or that would replace a file the command
+    reads (the model, the judge, weights) or writes besides it (the model's card and grid
+    with --embed), or land inside a folder of images it reads."""
+    output = output_path(args)
+    if output is None:
+        return
+    if output.is_dir():
+        raise EvaluationError(f"-o {output} is a folder; name the results file")
+    if not output.parent.is_dir():
+        raise EvaluationError(f"-o {output}: no such folder {output.parent}")
+    judge_sidecar = args.judge.with_name(args.judge.name.replace(".weights.h5", ".json"))
+    files = {
+        "the model": args.model,
+        "the judge": args.judge,
+        "the judge's sidecar": judge_sidecar,
+        "--inception-weights": args.inception_weights,
+        "--imagenet-weights": args.imagenet_weights,
+    }
+    if args.embed and args.model is not None:
+        files["the model's card"] = args.model.with_suffix(".md")
+        files["the model's grid"] = args.model.with_suffix(".png")
+    for what, path in files.items():
+        if path is not None and same_file(output, path):
+            raise EvaluationError(f"-o {output} is {what} ({path}); name another results file")
+    folders = {
+        "--reference": Path(args.reference),
+        "--real": args.real,
+        "--probe-train": args.probe_train,
+    }
+    for what, folder in folders.items():
+        if folder is not None and folder.is_dir() and resolves_inside(output, folder):
+            raise EvaluationError(
+                f"-o {output} lies inside the {what} folder {folder}, which cgan-eval reads"
+            )
+
+
 def _write_and_print(args: argparse.Namespace, result: dict, print_table) -> int:
-    source = args.real or args.model
-    output = args.output or (None if args.real else source.with_suffix(".eval.json"))
+    output = output_path(args)
     try:
         if output is not None:
             write_text_atomic(output, json.dumps(result, indent=2) + "\n")

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cgan.common.errors import EvaluationError
+from cgan.common.errors import EvaluationError, InferenceError
 from cgan.common.images import fit_to_resolution
 from cgan.common.progress import Progress
+from cgan.evaluation import MAX_SAMPLES_PER_CLASS, MIN_SAMPLES_PER_CLASS
 from cgan.evaluation.imagenet_view import DISCRIMINATOR_NETWORK, checked_weights
 from cgan.evaluation.judge import JUDGE_RESOLUTION, Judge
 from cgan.evaluation.metrics import accuracy, frechet_distance, precision_recall
 from cgan.inference.generator import ImageGenerator
+from cgan.inference.requests import MAX_SEED, check_request
 from cgan.training.data import load_folder
 
 
@@ -72,11 +74,40 @@ def to_judge_indices(names: list[str], judge_labels: list[str], what: str) -> np
     return np.array([wanted[name.lower()] for name in names])
 
 
+def check_samples_per_class(samples_per_class: int) -> None:
+    if not MIN_SAMPLES_PER_CLASS <= samples_per_class <= MAX_SAMPLES_PER_CLASS:
+        raise EvaluationError(
+            f"--samples-per-class {samples_per_class}: must be {MIN_SAMPLES_PER_CLASS} to "
+            f"{MAX_SAMPLES_PER_CLASS} (a class's covariance needs {MIN_SAMPLES_PER_CLASS})"
+        )
+
+
+def check_sampling(generator: ImageGenerator, samples_per_class: int, first_seed: int) -> None:
+    """Refuse, before any seed list or image exists, a sample count outside
+    MIN..MAX_SAMPLES_PER_CLASS, seeds beyond MAX_SEED, or more pixels than one request may
+    hold (a hostile --samples-per-class must not fill the memory first)."""
+    check_samples_per_class(samples_per_class)
+    last = first_seed + samples_per_class - 1
+    if first_seed < 0 or last > MAX_SEED:
+        raise EvaluationError(
+            f"--first-seed {first_seed}: seeds {first_seed}..{last} leave 0..{MAX_SEED}"
+        )
+    try:
+        check_request(
+            samples_per_class * len(generator.labels),
+            generator.info.image_size,
+            latent_dim=generator.info.latent_dim,
+        )
+    except InferenceError as exc:
+        raise EvaluationError(f"--samples-per-class {samples_per_class}: {exc}") from None
+
+
 def generated_samples(
     generator: ImageGenerator, judge_labels: list[str], protocol: Protocol
 ) -> tuple[np.ndarray, np.ndarray]:
     """samples_per_class images of every class; classes as the judge's indices."""
     mapping = to_judge_indices(generator.labels, judge_labels, "model")
+    check_sampling(generator, protocol.samples_per_class, protocol.first_seed)
     seeds = list(range(protocol.first_seed, protocol.first_seed + protocol.samples_per_class))
     classes = np.repeat(np.arange(len(generator.labels)), len(seeds))
     images = generator.generate(
@@ -110,9 +141,13 @@ def measure(
     per_class = {}
     for k, name in enumerate(judge.labels):
         mine, theirs = classes == k, ref_classes == k
+        try:
+            distance = frechet_distance(features[mine], ref_features[theirs])
+        except EvaluationError as exc:
+            raise EvaluationError(f"class {name}: {exc}") from None
         per_class[name] = {
             "accuracy": round(accuracy(predicted[mine], classes[mine]), 4),
-            "frechet_distance": round(frechet_distance(features[mine], ref_features[theirs]), 3),
+            "frechet_distance": round(distance, 3),
         }
     return {
         "accuracy": round(accuracy(predicted, classes), 4),
@@ -184,6 +219,10 @@ def evaluate(
     generator = None if real else ImageGenerator(source, provider="auto")
     if real and not Path(source).is_dir():
         raise EvaluationError(f"--real {source} does not exist or is not a folder")
+    if generator is None:
+        check_samples_per_class(protocol.samples_per_class)
+    else:
+        check_sampling(generator, protocol.samples_per_class, protocol.first_seed)
     stages = 4 + view.enabled + (inception_weights is not None)
     with Progress("cgan-eval", stages, "stages", enabled=progress, log_every_tenth=False) as shown:
         stage = shown.stage

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cgan.common.errors import EvaluationError
 from cgan.common.files import atomic_path
 from cgan.common.imagenet.runner import ImageNetRunner, Predictions
 from cgan.training.data import find_images, load_folder
@@ -31,6 +32,18 @@ def default_cache_dir() -> Path:
     clean-fid keep theirs."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "cgan-label2image" / "features"
+
+
+def check_cache_dir(cache_dir: Path) -> None:
+    """Refuse, before minutes of features, a cache path that cannot become a folder: an
+    existing file (or a dangling link), or a path under one; mkdir would fail only once
+    the features are computed."""
+    path = Path(cache_dir)
+    for existing in (path, *path.parents):
+        if existing.is_dir():
+            return
+        if existing.exists() or existing.is_symlink():
+            raise EvaluationError(f"--feature-cache {cache_dir}: {existing} is not a folder")
 
 
 @dataclass(frozen=True)
@@ -141,12 +154,17 @@ def image_features(
 
 
 def _write(path: Path, features: FolderFeatures) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary, temporary.open("wb") as out:
-        np.savez(
-            out,
-            names=np.array(features.names),
-            classes=features.classes,
-            pooled=features.predictions.pooled,
-            probabilities=features.predictions.probabilities,
-        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary, temporary.open("wb") as out:
+            np.savez(
+                out,
+                names=np.array(features.names),
+                classes=features.classes,
+                pooled=features.predictions.pooled,
+                probabilities=features.predictions.probabilities,
+            )
+    except OSError as exc:
+        raise EvaluationError(
+            f"cannot keep features in the cache {path.parent}: {exc.strerror or exc}"
+        ) from None

@@ -17,10 +17,14 @@ import keras
 import numpy as np
 from keras import layers
 
+from cgan.common.cli import first_line
 from cgan.common.errors import EvaluationError
 
 FEATURES_LAYER = "features"
 JUDGE_RESOLUTION = 32
+MAX_SIDECAR_BYTES = 1 << 20  # the shipped one is under 1 kB
+MAX_JUDGE_CLASSES = 1000
+MAX_WIDTH = 512  # the shipped judge is 32 wide (the widest conv has 4 x width channels)
 
 
 def build_judge(num_classes: int = 10, resolution: int = 32, width: int = 64) -> keras.Model:
@@ -74,13 +78,49 @@ def sidecar_path(weights: Path) -> Path:
     return weights.with_name(weights.name.replace(".weights.h5", ".json"))
 
 
+def read_sidecar(sidecar: Path) -> dict:
+    """The sidecar's report, checked: a JSON object whose `labels` are distinct non-empty
+    names and whose `width` builds a judge of sane size; anything else is one line naming
+    the file (never a traceback, never a network of a billion channels)."""
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            raise EvaluationError(f"judge sidecar {sidecar}: larger than {MAX_SIDECAR_BYTES} bytes")
+        report = json.loads(sidecar.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvaluationError(
+            f"cannot read the judge sidecar {sidecar}: {exc.strerror or exc}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, nesting too deep
+        reason = first_line(exc, 100)
+        raise EvaluationError(f"judge sidecar {sidecar} is not JSON: {reason}") from None
+    if not isinstance(report, dict):
+        raise EvaluationError(f"judge sidecar {sidecar}: expected a JSON object")
+    labels, width = report.get("labels"), report.get("width")
+    if (
+        not isinstance(labels, list)
+        or not 1 <= len(labels) <= MAX_JUDGE_CLASSES
+        or not all(isinstance(label, str) and label.strip() for label in labels)
+        or len({label.lower() for label in labels}) != len(labels)
+    ):
+        raise EvaluationError(
+            f"judge sidecar {sidecar}: labels must be 1 to {MAX_JUDGE_CLASSES} distinct names"
+        )
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise EvaluationError(
+            f"judge sidecar {sidecar}: width must be a whole number 1 to {MAX_WIDTH}"
+        )
+    if not isinstance(report.get("sha256", ""), str):
+        raise EvaluationError(f"judge sidecar {sidecar}: sha256 must be text")
+    return report
+
+
 def load_judge(weights: Path) -> Judge:
     sidecar = sidecar_path(weights)
     if not weights.is_file() or not sidecar.is_file():
         raise EvaluationError(
             f"no judge at {weights} (and {sidecar.name}); train one with make judge"
         )
-    report = json.loads(sidecar.read_text())
+    report = read_sidecar(sidecar)
     judge = build_judge(len(report["labels"]), JUDGE_RESOLUTION, report["width"])
     try:
         judge.load_weights(weights)

@@ -11,13 +11,14 @@ never replace one that misses it.
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, run_command
+from cgan.common.cli import OneLineArgumentParser, first_line, run_command
 from cgan.common.errors import EvaluationError
-from cgan.common.files import atomic_path
+from cgan.common.files import atomic_path, same_file
 from cgan.inference.card import write_card
 from cgan.inference.default_model import shipped_model_path
 
@@ -51,13 +52,51 @@ def targets_met(metrics: dict) -> int:
     return met
 
 
+def _is_finite_number(value: object) -> bool:
+    """An int or float (not a bool) that is finite as a float: JSON also gives NaN,
+    Infinity and integers of a thousand digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _metrics(model: Path) -> dict:
     from cgan.inference.generator import ImageGenerator
 
     metrics = ImageGenerator(model).info.metrics
     if not metrics or "accuracy" not in metrics or "frechet_distance" not in metrics:
         raise EvaluationError(f"{model} carries no evaluation; run cgan-eval {model} --embed")
+    # The figures are the model's own metadata, as hostile as any input: each one decide()
+    # reads must be what it compares and prints, or one line naming the field.
+    for name, required in (
+        ("accuracy", True),
+        ("frechet_distance", True),
+        ("precision", False),
+        ("recall", False),
+    ):
+        value = metrics.get(name)
+        if value is None and not required:
+            continue
+        if not _is_finite_number(value):
+            raise EvaluationError(
+                f"{model}: its evaluation's {name} is {first_line(repr(value), 40)}, not a "
+                f"number; run cgan-eval {model} --embed"
+            )
+    if not isinstance(metrics.get("protocol", {}), dict):
+        raise EvaluationError(
+            f"{model}: its evaluation's protocol is not a JSON object; "
+            f"run cgan-eval {model} --embed"
+        )
     return metrics
+
+
+def _or_nan(metrics: dict, name: str) -> float:
+    """An optional figure for printing: NaN when it is missing or null."""
+    value = metrics.get(name)
+    return float("nan") if value is None else value
 
 
 def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
@@ -74,10 +113,10 @@ def decide(candidate: dict, shipped: dict) -> tuple[bool, str]:
         f"{shipped['accuracy']:.4f} -> {candidate['accuracy']:.4f}, "
         f"frechet {shipped['frechet_distance']:.3f} -> "
         f"{candidate['frechet_distance']:.3f}, precision "
-        f"{shipped.get('precision', float('nan')):.4f} -> "
-        f"{candidate.get('precision', float('nan')):.4f}, recall "
-        f"{shipped.get('recall', float('nan')):.4f} -> "
-        f"{candidate.get('recall', float('nan')):.4f}"
+        f"{_or_nan(shipped, 'precision'):.4f} -> "
+        f"{_or_nan(candidate, 'precision'):.4f}, recall "
+        f"{_or_nan(shipped, 'recall'):.4f} -> "
+        f"{_or_nan(candidate, 'recall'):.4f}"
     )
     if met != was_met:
         return met > was_met, summary
@@ -96,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 def ship(candidate_path: Path, dry_run: bool) -> int:
     """Copy the candidate (model, card, grid) over the shipped model when it is better."""
     target = shipped_model_path()
+    if same_file(candidate_path, target):
+        raise EvaluationError(f"{candidate_path} is the shipped model itself: nothing to ship")
     candidate = _metrics(candidate_path)
     shipped = _metrics(target) if target.is_file() else None
     if shipped is None:

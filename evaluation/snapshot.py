@@ -21,7 +21,7 @@ import numpy as np
 
 from cgan.common.errors import EvaluationError
 from cgan.common.images import to_uint8
-from cgan.evaluation import SHIPPED_JUDGE
+from cgan.evaluation import MIN_SAMPLES_PER_CLASS, SHIPPED_JUDGE
 from cgan.evaluation.class_folder import FolderJudge, ImageSource, describe_source
 from cgan.evaluation.evaluate import (
     Protocol,
@@ -88,6 +88,11 @@ class SnapshotMeter:
     ) -> None:
         """`training_config` says whether the ImageNet figures are independent of training;
         `cache_dir` (default: the user's feature cache) keeps a class folder's features."""
+        if samples_per_class < MIN_SAMPLES_PER_CLASS:  # refused now, not at the first snapshot
+            raise EvaluationError(
+                f"{samples_per_class} image per class cannot be measured: a class's "
+                f"covariance needs at least {MIN_SAMPLES_PER_CLASS} (--eval-samples)"
+            )
         self.labels = list(labels)
         self.resolution = resolution
         self.samples_per_class = samples_per_class

@@ -64,3 +64,15 @@ def test_a_damaged_file_is_recomputed_and_none_keeps_nothing(runner, tmp_path):
     np.testing.assert_allclose(again.pooled, expected.pooled, rtol=1e-5)
     with np.load(cached) as data:  # rewritten whole
         assert data["pooled"].shape == (6, 1280)
+
+
+def test_a_cache_that_cannot_be_written_is_one_line(runner, tmp_path):
+    """A cache path under a file failed in mkdir with a NotADirectoryError traceback,
+    after the features were computed: one line naming the cache folder instead."""
+    from cgan.common.errors import EvaluationError
+
+    pixels, classes = images(3)
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(EvaluationError, match="cannot keep features in the cache .*afile"):
+        image_features(pixels, classes, NAMES, runner, tmp_path / "afile" / "cache")
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,37 @@ def test_judge_outputs_logits_and_features():
     judge = build_judge(num_classes=10, resolution=32, width=8)
     features, logits = feature_and_logit_model(judge)(np.zeros((2, 32, 32, 3), np.float32))
     assert tuple(features.shape) == (2, 256) and tuple(logits.shape) == (2, 10)
+
+
+def test_frechet_distance_refuses_one_sample_at_once():
+    """One sample's covariance is NaN everywhere; scipy's sqrtm spent 38 s on it and then
+    failed with a LinAlgError: refuse it with one line before any matrix root."""
+    from cgan.common.errors import EvaluationError
+
+    rng = np.random.default_rng(2)
+    started = time.monotonic()
+    with pytest.raises(EvaluationError, match="at least 2 samples, got 1"):
+        frechet_distance(rng.standard_normal((1, 128)), rng.standard_normal((50, 128)))
+    assert time.monotonic() - started < 1.0
+    assert np.isfinite(frechet_distance(rng.random((2, 128)), rng.random((50, 128))))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_frechet_distance_refuses_features_that_are_not_finite(bad: float):
+    """A model that draws NaN pixels gives NaN features: no figure, one line saying so."""
+    from cgan.common.errors import EvaluationError
+
+    rng = np.random.default_rng(3)
+    broken = rng.standard_normal((40, 16))
+    broken[5, 3] = bad
+    with pytest.raises(EvaluationError, match="not all finite"):
+        frechet_distance(rng.standard_normal((40, 16)), broken)
+
+
+def test_precision_recall_needs_more_samples_than_k():
+    """The k-th nearest other point of each sample must exist (np.partition fails else)."""
+    from cgan.common.errors import EvaluationError
+
+    rng = np.random.default_rng(4)
+    with pytest.raises(EvaluationError, match="at least 4 samples, got 3"):
+        precision_recall(rng.standard_normal((50, 2)), rng.standard_normal((3, 2)), k=3)

@@ -103,3 +103,62 @@ def test_candidate_without_figures_is_one_line(tmp_path, capsys):
     assert ship.main([str(bare)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "carries no evaluation" in err[0]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("accuracy", "0.9"),
+        ("accuracy", [0.9]),
+        ("accuracy", None),
+        ("accuracy", True),
+        ("frechet_distance", float("nan")),
+        ("frechet_distance", 10**400),
+        ("precision", "high"),
+        ("recall", {"value": 0.7}),
+        ("protocol", "pinned"),
+    ],
+)
+def test_candidate_figures_of_the_wrong_type_are_one_line(
+    field: str, value: object, tmp_path, monkeypatch, capsys
+):
+    """A model's embedded evaluation is input like any other: a figure that is no number
+    (or a protocol that is no object) names its field, not a TypeError from decide()."""
+    (tmp_path / "shipped").mkdir()
+    shipped = _model(tmp_path / "shipped" / "cifar10.onnx", evaluated(0.47, 9.7))
+    monkeypatch.setattr(ship, "shipped_model_path", lambda: shipped)
+    before = shipped.read_bytes()
+    hostile = {**evaluated(0.55, 8.0), field: value}
+    candidate = _model(tmp_path / "candidate.onnx", hostile)
+    assert ship.main([str(candidate), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"evaluation's {field} is" in err[0], err
+    assert shipped.read_bytes() == before
+
+
+def test_a_null_precision_still_decides(tmp_path, monkeypatch, capsys):
+    """precision and recall are optional: null reads as missing (it meets no target) and
+    prints as nan, not a TypeError in the summary."""
+    (tmp_path / "shipped").mkdir()
+    shipped = _model(tmp_path / "shipped" / "cifar10.onnx", evaluated(0.47, 9.7))
+    monkeypatch.setattr(ship, "shipped_model_path", lambda: shipped)
+    candidate = _model(tmp_path / "candidate.onnx", {**evaluated(0.55, 8.0), "precision": None})
+    assert ship.main([str(candidate), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("kept the shipped model: targets met 1 -> 0 of 4")
+    assert "precision 0.9000 -> nan" in out
+
+
+def test_the_shipped_model_is_no_candidate_of_itself(tmp_path, monkeypatch, capsys):
+    """A candidate that is the shipped file (here through a link) would be copied onto
+    itself and its card rewritten: refused in one line, the file left as it was."""
+    (tmp_path / "shipped").mkdir()
+    shipped = _model(tmp_path / "shipped" / "cifar10.onnx", evaluated(0.47, 9.7))
+    monkeypatch.setattr(ship, "shipped_model_path", lambda: shipped)
+    before = shipped.read_bytes()
+    link = tmp_path / "candidate.onnx"
+    link.symlink_to(shipped)
+    assert ship.main([str(link)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is the shipped model itself" in err[0]
+    assert shipped.read_bytes() == before and not shipped.with_suffix(".md").exists()
