@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,21 @@ CONFIG_NAME = "config.toml"
 # --eval-every, quality figures of a snapshot, marked with this kind.
 EVALUATION = "evaluation"
 BEST = "best"  # the name export takes for the best checkpoint (--checkpoint best)
+MAX_RECORD_BYTES = 2**20  # progress.json and best.json hold a few lines
 
 
 _CHECKPOINT = re.compile(r"ckpt-[0-9]{1,12}")
+
+
+def _read_json(path: Path) -> Any:
+    """A small JSON record's value (progress.json, best.json), or None when it is absent
+    or damaged in any way, a file too large to be one included."""
+    try:  # a plain file only: reading a FIFO left there would wait for ever
+        if not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # ValueError: not UTF-8, not JSON
+        return None
 
 
 def _step(record: dict[str, Any]) -> int:
@@ -88,10 +101,7 @@ class RunDir:
 
     def read_best(self) -> dict[str, Any]:
         """best.json, or {} when absent or not a record that names a checkpoint here."""
-        try:
-            record = json.loads((self.best / "best.json").read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return {}
+        record = _read_json(self.best / "best.json")
         name = record.get("checkpoint") if isinstance(record, dict) else None
         if not isinstance(name, str) or not _CHECKPOINT.fullmatch(name):
             return {}
@@ -145,12 +155,10 @@ class RunDir:
         write_text_atomic(self.progress, json.dumps(record, indent=2) + "\n")
 
     def read_progress(self) -> dict[str, Any]:
-        if not self.progress.is_file():
-            return {}
-        try:
-            return json.loads(self.progress.read_text())
-        except json.JSONDecodeError:
-            return {}
+        """progress.json, or {} when absent or damaged (not UTF-8, not JSON, not a record):
+        its readers then fall back to the metrics line or an estimate."""
+        record = _read_json(self.progress)
+        return record if isinstance(record, dict) else {}
 
     def sample_grid(self, epoch: int) -> Path:
         return self.samples / f"epoch_{epoch:04d}.png"
@@ -187,14 +195,15 @@ class RunDir:
             stream.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All complete records of both kinds; a line cut by a kill mid-write is ignored."""
+        """All complete records of both kinds; a line cut by a kill mid-write, or damaged
+        otherwise (not UTF-8, not JSON), is ignored."""
         if not self.metrics.is_file():
             return []
         records = []
-        for line in self.metrics.read_text().splitlines():
+        for line in self.metrics.read_bytes().splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line.decode("utf-8"))
+            except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
                 continue
             if isinstance(record, dict):
                 records.append(record)
@@ -214,14 +223,29 @@ class RunDir:
         write_text_atomic(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def load_or_make_fixed_noise(
-        self, count: int, latent_dim: int, seed: int, write: bool = True
+        self,
+        count: int,
+        latent_dim: int,
+        seed: int,
+        write: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> np.ndarray:
         """The same noise for every sample grid of the run, resumes included. `write=False`
-        for the processes of a distributed run that must not write the run directory."""
+        for the processes of a distributed run that must not write the run directory.
+
+        A file that is not this run's noise (damaged, hand-edited, another shape) is moved
+        to fixed_noise.damaged.npy, kept, and `warn` (stderr by default) is told in one line
+        that the grids' noise changes there: never a traceback, never a silent change."""
         if self.fixed_noise.is_file():
-            noise = np.load(self.fixed_noise)
-            if noise.shape == (count, latent_dim):
-                return noise
+            try:
+                return self.read_fixed_noise(count, latent_dim)
+            except CganError as exc:
+                if write:
+                    aside = self.fixed_noise.with_name("fixed_noise.damaged.npy")
+                    self.fixed_noise.replace(aside)
+                    (warn or _to_stderr)(
+                        f"{exc}; moved to {aside}: the sample grids from here on use new noise"
+                    )
         noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
         if not write:
             return noise
@@ -229,3 +253,34 @@ class RunDir:
         np.save(buffer, noise)
         write_bytes_atomic(self.fixed_noise, buffer.getvalue())
         return noise
+
+    def read_fixed_noise(self, count: int, latent_dim: int) -> np.ndarray:
+        """fixed_noise.npy as float32 of shape (count, latent_dim), or a `CganError` line.
+        The header is checked before any data is read: a header may claim terabytes."""
+        path, wanted = self.fixed_noise, (count, latent_dim)
+        try:
+            with path.open("rb") as stream:
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+                else:
+                    raise ValueError(f"format version {version} is not one numpy writes here")
+                if shape != wanted or dtype.kind != "f" or dtype.itemsize > 8:
+                    raise ValueError(f"it holds {dtype} of shape {shape}")
+                stream.seek(0)
+                noise = np.load(stream, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError, EOFError) as exc:
+            # numpy quotes the file's own header: printable characters only, one line.
+            detail = "".join(ch if ch.isprintable() else " " for ch in str(exc)[:120])
+            raise CganError(
+                f"{path} is not this run's sample noise (float32 of shape {wanted}): {detail}"
+            ) from None
+        if not np.isfinite(noise).all():
+            raise CganError(f"{path} is not this run's sample noise: it holds non-finite values")
+        return noise
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)

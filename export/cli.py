@@ -6,9 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, run_command
+from cgan.common.cli import OneLineArgumentParser, number_converter, run_command
 from cgan.common.errors import ExportError
 from cgan.common.run_dir import CONFIG_NAME, RunDir
+from cgan.export import MAX_OPSET, MIN_OPSET
+
+opset_number = number_converter(
+    int, lambda v: MIN_OPSET <= v <= MAX_OPSET, f"must be {MIN_OPSET} to {MAX_OPSET}"
+)
 
 EXAMPLES = """\
 examples:
@@ -33,7 +38,12 @@ def build_parser() -> OneLineArgumentParser:
         action="store_true",
         help="half-precision weights and compute (float32 inputs/outputs)",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--opset",
+        type=opset_number,
+        default=17,
+        help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default 17)",
+    )
     parser.add_argument(
         "--checkpoint",
         help="a checkpoint name such as ckpt-500, or best: the one --keep-best kept "

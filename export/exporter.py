@@ -27,6 +27,7 @@ from cgan.common.cli import first_line
 from cgan.common.errors import ExportError
 from cgan.common.progress import Progress
 from cgan.common.run_dir import BEST, RunDir
+from cgan.export import MAX_OPSET, MIN_OPSET
 from cgan.inference.card import write_card
 from cgan.inference.metadata import (
     INPUT_LABEL,
@@ -218,6 +219,8 @@ def _export(
     card: bool,
     stage: Callable[[str], None],
 ) -> ExportResult:
+    if type(opset) is not int or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"opset {opset!r}: must be {MIN_OPSET} to {MAX_OPSET}")
     _check_writable(out)
     stage(f"restoring the {'EMA ' if ema else ''}generator from {run.checkpoints}")
     generator, config, checkpoint_path = restore_generator(run.root, ema=ema, checkpoint=checkpoint)

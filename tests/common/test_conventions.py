@@ -169,6 +169,57 @@ def test_fixed_noise_survives_a_resume(tmp_path):
     np.testing.assert_array_equal(first, again)
 
 
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _npy_header_only(shape: tuple[int, ...]) -> bytes:
+    """A .npy header claiming `shape` of float32, with a few bytes of data after it."""
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + bytes(64)
+
+
+DAMAGED_NOISE = {
+    "garbage": b"\x80\x04 not an array at all",
+    "pickled objects": _npy(np.full((4, 8), None, dtype=object)),
+    "a header claiming terabytes": _npy_header_only((10**11, 8)),
+    "another shape": _npy(np.zeros((3, 8), np.float32)),
+    "not finite": _npy(np.full((4, 8), np.nan, np.float32)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_NOISE))
+def test_damaged_fixed_noise_is_kept_aside_and_remade_with_one_line(tmp_path, case):
+    """Never a traceback or a terabyte allocation, and never a silent change of the noise
+    every sample grid of the run shares: the old file is kept and the change said."""
+    run = RunDir(tmp_path)
+    run.fixed_noise.write_bytes(DAMAGED_NOISE[case])
+    said: list[str] = []
+    noise = run.load_or_make_fixed_noise(4, 8, seed=1, warn=said.append)
+    assert noise.shape == (4, 8) and noise.dtype == np.float32 and np.isfinite(noise).all()
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert "is not this run's sample noise" in said[0] and "use new noise" in said[0]
+    assert (tmp_path / "fixed_noise.damaged.npy").read_bytes() == DAMAGED_NOISE[case]
+    again = run.load_or_make_fixed_noise(4, 8, seed=99, warn=said.append)
+    np.testing.assert_array_equal(again, noise)  # the new noise is the run's from here on
+    assert len(said) == 1
+
+
+def test_a_worker_that_must_not_write_leaves_damaged_noise_to_the_chief(tmp_path):
+    run = RunDir(tmp_path)
+    run.fixed_noise.write_bytes(b"garbage")
+    said: list[str] = []
+    noise = run.load_or_make_fixed_noise(4, 8, seed=1, write=False, warn=said.append)
+    assert said == [] and run.fixed_noise.read_bytes() == b"garbage"
+    np.testing.assert_array_equal(
+        noise, run.load_or_make_fixed_noise(4, 8, seed=1, warn=said.append)
+    )
+
+
 def test_images_are_fitted_without_stretching_and_round_trip():
     wide = np.zeros((20, 40, 3), np.uint8)
     wide[:, 10:30] = 255  # a white centred square on black

@@ -156,6 +156,35 @@ def test_cli_success_and_one_line_errors(tiny_runs, tmp_path):
         assert len(lines) == 1 and fragment in lines[0], bad.stderr
 
 
+@pytest.mark.parametrize("opset", ["19", "99", "-1", "8"])
+def test_an_opset_tf2onnx_cannot_write_is_one_line_before_any_work(tmp_path, opset):
+    """tf2onnx 1.17 fails above 18 and the dcgan generator needs 9: a ValueError deep in
+    the converter, after the restore, is a parser line here instead."""
+    bad = run_export(str(tmp_path), "--opset", opset, "-o", str(tmp_path / "m.onnx"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--opset: must be 9 to 18" in lines[0], bad.stderr
+    with pytest.raises(ExportError, match="opset 19: must be 9 to 18"):
+        export_run(tmp_path, tmp_path / "m.onnx", opset=19)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_labels_the_inference_loader_refuses_are_not_exported(tmp_path):
+    """A hand-edited label with a path separator: one line, and no model that cgan-infer
+    would refuse."""
+    from cgan.training.config import save_config
+    from tests.training.helpers import tiny_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(tiny_config(labels=["blue", "a/../b", "red"]), run)
+    bad = run_export(str(run), "-o", str(tmp_path / "m.onnx"), "--no-card")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "it holds a path separator" in lines[0], bad.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_an_older_checkpoint_takes_its_progress_from_its_log_line(tmp_path):
     """progress.json describes the newest checkpoint only; for an older one the card reads
     the metrics line logged at its step (and says nothing rather than something wrong)."""

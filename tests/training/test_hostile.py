@@ -84,6 +84,17 @@ DAMAGED_CONFIGS = {
     "resolution 48": ("resolution", 48, "resolution = '48': must be one of"),
     "negative decay": ("lr_decay_steps", -3, "lr_decay_steps = '-3': must not be negative"),
     "negative class pull": ("aux_g_scale", -1.0, "aux_g_scale = '-1.0': must not be negative"),
+    "label with a path separator": (
+        "labels",
+        ["red-disc", "a/../b", "blue-triangle"],
+        "labels: label 'a/../b' is not usable: it holds a path separator",
+    ),
+    "synthetic set of GiBs": ("synthetic_per_class", 100_000, "synthetic_per_class = '100000'"),
+    "more synthetic classes than colours": (
+        "synthetic_classes",
+        500,
+        "synthetic_classes = '500': must be between 1 and 10",
+    ),
 }
 
 
@@ -155,6 +166,24 @@ def test_resume_falls_back_from_a_damaged_newest_checkpoint(run_copy, capsys):
     assert names == ["ckpt-8", "ckpt-6", "ckpt-3"]  # ckpt-6 written afresh on the way
     steps = [r["step"] for r in RunDir(run_copy).read_metrics()]
     assert steps == sorted(set(steps))  # records past step 3 were replaced, not doubled
+
+
+@pytest.mark.slow
+def test_resume_through_damaged_metrics_and_sample_noise(run_copy, capsys):
+    """A byte that is not UTF-8, a line without losses and noise that is not an array: the
+    resume trains on, draws its curve, and says once that the grids' noise is new."""
+    run = RunDir(run_copy)
+    with run.metrics.open("ab") as stream:
+        stream.write(b'{"step": 2, "d_loss": "\xff"}\n{"step": 1}\n')
+    run.fixed_noise.write_bytes(b"\x80\x04 not an array")
+    run.loss_curve.unlink()
+    config = load_config(run_copy)
+    config.steps = 8
+    result = train(config, run_copy, resume=True, progress=False)
+    assert result.step == 8
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is not this run's sample noise" in lines[0], lines
+    assert run.loss_curve.is_file() and (run_copy / "fixed_noise.damaged.npy").is_file()
 
 
 @pytest.mark.slow
