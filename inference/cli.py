@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cgan.common.cli import OneLineArgumentParser, non_negative_int, positive_float, run_command
 from cgan.common.errors import InferenceError
+from cgan.common.files import atomic_path, same_file
 
 MAX_IMAGES = 10_000
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -115,7 +116,9 @@ def _format(args: argparse.Namespace) -> str:
     return args.format or "png"
 
 
-def _save(image, path: Path, fmt: str) -> None:
+def _save(image, path: Path, fmt: str, model_path: Path) -> None:
+    """Write through a temporary file and a rename: a link already at `path` is replaced,
+    never written through, and a half-written image is never left behind."""
     from PIL import Image
 
     height, width = image.shape[:2]
@@ -125,9 +128,13 @@ def _save(image, path: Path, fmt: str) -> None:
             f"a {width}x{height} image is larger than {fmt} allows ({limit:,} px a side); "
             "write png or use a smaller --scale"
         )
+    if same_file(path, model_path):
+        raise InferenceError(f"refusing to write {path}: it is the model being read")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path, FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
+        with atomic_path(path) as temporary:
+            options = {"quality": 95} if fmt != "png" else {}
+            Image.fromarray(image).save(temporary, FORMATS[fmt], **options)
     except OSError as exc:
         raise InferenceError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -178,7 +185,9 @@ def _plan(args: argparse.Namespace, generator, labels: list[str]) -> tuple[list,
     return indices, seeds, pairs
 
 
-def _write(args: argparse.Namespace, fmt: str, names: list[str], plan: tuple, images) -> list:
+def _write(
+    args: argparse.Namespace, fmt: str, names: list[str], plan: tuple, images, model_path: Path
+) -> list:
     """Save the images (one grid, one file, or a file per image); what was written where."""
     import numpy as np
 
@@ -190,15 +199,15 @@ def _write(args: argparse.Namespace, fmt: str, names: list[str], plan: tuple, im
         rows = [names[i] for i in indices]
         picture = make_grid(images, rows=len(indices), scale=args.scale, row_labels=rows)
         target = args.out or _file_in(args.outdir, f"grid.{fmt}")
-        _save(np.asarray(picture), target, fmt)
+        _save(np.asarray(picture), target, fmt, model_path)
         return [{"path": str(target), "labels": rows, "seeds": seeds}]
     if len(pairs) == 1 and args.out is not None:
-        _save(enlarge(images[0]), args.out, fmt)
+        _save(enlarge(images[0]), args.out, fmt, model_path)
         return [{"path": str(args.out), "labels": [names[indices[0]]], "seeds": seeds}]
     files = []
     for (index, seed), image in zip(pairs, images, strict=True):
         target = _file_in(args.outdir, f"{names[index]}-seed{seed:04d}.{fmt}")
-        _save(enlarge(image), target, fmt)
+        _save(enlarge(image), target, fmt, model_path)
         files.append({"path": str(target), "label": names[index], "seed": seed})
     return files
 
@@ -211,6 +220,8 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     labels, fmt = _check_options(args)
     model_path = args.model or default_model_path()
+    if args.out is not None and same_file(args.out, model_path):
+        raise InferenceError(f"--out {args.out} is the model itself; name another file")
     generator = ImageGenerator(model_path, provider=args.provider)
     loaded = time.perf_counter()
     if args.list_labels:
@@ -224,7 +235,7 @@ def run(args: argparse.Namespace) -> dict:
     pairs = plan[2]
     images = generator.generate([i for i, _ in pairs], [s for _, s in pairs], args.truncation)
     generated = time.perf_counter()
-    files = _write(args, fmt, generator.labels, plan, images)
+    files = _write(args, fmt, generator.labels, plan, images, Path(model_path))
     saved = time.perf_counter()
     return {
         "model": str(model_path),

@@ -191,7 +191,8 @@ def open_session(model: str | Path | bytes, provider: str = "auto") -> ort.Infer
     if isinstance(model, Path):
         model = str(model)
     if isinstance(model, str) and not Path(model).is_file():
-        raise InferenceError(f"model file {model} does not exist")
+        what = "is not a regular file" if Path(model).exists() else "does not exist"
+        raise InferenceError(f"model file {model} {what}")
     cuda_listed = _CUDA in ort.get_available_providers()
     if provider == "cpu" or (provider == "auto" and not cuda_listed):
         return _open(model, [_CPU])

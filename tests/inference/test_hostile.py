@@ -340,6 +340,36 @@ def test_extreme_options_are_refused(small_model, tmp_path, args, fragment):
     assert files_under(tmp_path) == before
 
 
+def test_outputs_replace_links_and_never_the_model(small_model, tmp_path):
+    """A link already where an image goes is replaced, not written through, and no output
+    may be the model being read, by its own name or a link's."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "class1-seed0000.png"
+    link.symlink_to(victim)
+    result = infer_limited(
+        "--label", "class1", "--outdir", "out", "--model", str(small_model), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert victim.read_text() == "keep"
+    assert not link.is_symlink() and link.read_bytes().startswith(b"\x89PNG")
+    model = tmp_path / "model.png"
+    model.write_bytes(small_model.read_bytes())
+    (tmp_path / "alias.png").symlink_to(model)
+    for out in ("model.png", "alias.png"):
+        result = infer_limited("--label", "class1", "--model", "model.png", "-o", out, cwd=tmp_path)
+        assert_refused(result, "is the model itself")
+        assert model.read_bytes() == small_model.read_bytes()
+
+
+@pytest.mark.parametrize("model", ["folder", "/dev/zero"])
+def test_a_model_that_is_no_regular_file_is_named_so(tmp_path, model):
+    (tmp_path / "folder").mkdir()
+    result = infer_limited("--label", "x", "--model", model, cwd=tmp_path)
+    assert_refused(result, "is not a regular file")
+
+
 def test_tiny_truncation_ends_quickly(small_model, tmp_path):
     result = infer_limited(
         "--label",
