@@ -242,7 +242,10 @@ class RunDir:
             except CganError as exc:
                 if write:
                     aside = self.fixed_noise.with_name("fixed_noise.damaged.npy")
-                    self.fixed_noise.replace(aside)
+                    try:
+                        self.fixed_noise.replace(aside)
+                    except OSError as error:
+                        raise CganError(f"{exc}; cannot set it aside: {error}") from None
                     (warn or _to_stderr)(
                         f"{exc}; moved to {aside}: the sample grids from here on use new noise"
                     )

@@ -21,7 +21,12 @@ from cgan.common.cli import (
 from cgan.common.errors import EvaluationError
 from cgan.common.files import resolves_inside, same_file, write_text_atomic
 from cgan.common.imagenet.architecture import NETWORKS
-from cgan.evaluation import MAX_SAMPLES_PER_CLASS, MIN_SAMPLES_PER_CLASS, SHIPPED_JUDGE
+from cgan.evaluation import (
+    MAX_SAMPLES_PER_CLASS,
+    MIN_SAMPLES_PER_CLASS,
+    SHIPPED_JUDGE,
+    sidecar_path,
+)
 from cgan.evaluation.imagenet_view import DISCRIMINATOR_NETWORK
 from cgan.inference.card import write_card
 from cgan.inference.metadata import embed_metrics
@@ -316,7 +321,7 @@ def check_output(args: argparse.Namespace) -> None:
         raise EvaluationError(f"-o {output} is a folder; name the results file")
     if not output.parent.is_dir():
         raise EvaluationError(f"-o {output}: no such folder {output.parent}")
-    judge_sidecar = args.judge.with_name(args.judge.name.replace(".weights.h5", ".json"))
+    judge_sidecar = sidecar_path(args.judge)
     files = {
         "the model": args.model,
         "the judge": args.judge,

@@ -19,6 +19,7 @@ from keras import layers
 
 from cgan.common.cli import first_line
 from cgan.common.errors import EvaluationError
+from cgan.evaluation import sidecar_path
 
 FEATURES_LAYER = "features"
 JUDGE_RESOLUTION = 32
@@ -72,10 +73,6 @@ class Judge:
             features.append(np.asarray(f))
             predictions.append(np.argmax(np.asarray(logits), axis=1))
         return np.concatenate(features), np.concatenate(predictions)
-
-
-def sidecar_path(weights: Path) -> Path:
-    return weights.with_name(weights.name.replace(".weights.h5", ".json"))
 
 
 def read_sidecar(sidecar: Path) -> dict:

@@ -11,7 +11,6 @@ class folder's ImageNet features come from the feature cache.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from cgan.evaluation.evaluate import (
 )
 from cgan.evaluation.feature_cache import default_cache_dir
 from cgan.evaluation.imagenet_view import imagenet_in_training
-from cgan.evaluation.judge import Judge, load_judge, sidecar_path
+from cgan.evaluation.judge import Judge, load_judge, read_sidecar, sidecar_path
 from cgan.inference.generator import noise_for_seed
 from cgan.training.labelled import LabelledImages
 
@@ -67,8 +66,8 @@ def uses_judge(labels: list[str], judge_weights: Path = SHIPPED_JUDGE) -> bool:
     """Whether the labels are the judge's classes (any case and order) and the judge is here."""
     if not judge_weights.is_file() or not sidecar_path(judge_weights).is_file():
         return False
-    judge_labels = json.loads(sidecar_path(judge_weights).read_text()).get("labels", [])
-    return sorted(n.lower() for n in labels) == sorted(str(n).lower() for n in judge_labels)
+    judge_labels = read_sidecar(sidecar_path(judge_weights))["labels"]
+    return sorted(n.lower() for n in labels) == sorted(n.lower() for n in judge_labels)
 
 
 class SnapshotMeter:

@@ -23,7 +23,6 @@ with unsharded folders. A missing shard is only warned about.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +34,6 @@ from cgan.scraping.dedupe import DedupIndex
 from cgan.scraping.folders import MARKER, class_folders, class_images, refuse_nested
 from cgan.scraping.manifest import FIELDS, KEPT, MANIFEST_NAME, latest_by_url, read_manifest
 from cgan.scraping.shards import ShardPlan, read_record
-
-_PHASH = re.compile(r"^[0-9a-f]{16}$")
 
 
 class MergeError(ScrapeError):
@@ -182,11 +179,6 @@ def check_split(srcs: list[Path], plans: list[ShardPlan | None]) -> list[str]:
     return [f"{k}/{count}" for k in range(1, count + 1) if k not in seen]
 
 
-def _phash(row: dict[str, Any]) -> str | None:
-    value = row.get("phash")
-    return value if isinstance(value, str) and _PHASH.match(value) else None
-
-
 def _names_a_file_of(rel: str, label: str, src: Path) -> bool:
     """Whether a manifest `path` is `label/<file>` and, links followed, inside `src`."""
     parts = rel.split("/")
@@ -202,9 +194,9 @@ def _candidates(index: int, src: Path, plan: ShardPlan | None, merge: Merge) -> 
     found: list[Candidate] = []
     for row in latest_by_url(read_manifest(src)).values():
         label, rel = row.get("label"), row.get("path") or ""
-        if row.get("status") != KEPT or not isinstance(label, str) or not label:
+        if row.get("status") != KEPT or not label:  # the types were checked on load
             continue
-        if not isinstance(rel, str) or not _names_a_file_of(rel, label, src):
+        if not _names_a_file_of(rel, label, src):
             merge.skipped["path_out_of_src"] += 1  # a hand-made or hostile line
             continue
         if (src / rel).is_file():  # a file moved away (verify --move-rejected) is not offered
@@ -242,7 +234,7 @@ def merge_crawls(srcs: list[Path], out: Path, max_distance: int, log: IO[str]) -
     taken: Counter[str] = Counter()
     for candidate in sorted(candidates, key=Candidate.turn):
         label, row = candidate.label, candidate.row
-        sha1, phash = str(row.get("sha1") or row["url"]), _phash(row)
+        sha1, phash = str(row.get("sha1") or row["url"]), row.get("phash")  # checked on load
         merge.images.setdefault(label, [])
         if index.find_exact(sha1) is not None:
             merge.removed[label]["duplicate"] += 1

@@ -158,7 +158,6 @@ def check_output_folder(out: Path, own_log: bool = True) -> None:
     from cgan.scraping.folders import class_folders, refuse_link_out
     from cgan.scraping.ratelimit import BUDGET_FILE
     from cgan.scraping.shards import SHARD_FILE
-    from cgan.scraping.state import refuse_class_link
 
     names = [MANIFEST_NAME, SUMMARY_NAME, SHARD_FILE, ".jobs", ".jobs/lock", f".jobs/{BUDGET_FILE}"]
     for name in names + ([LOG_NAME] if own_log else []):
@@ -168,7 +167,7 @@ def check_output_folder(out: Path, own_log: bool = True) -> None:
             refuse_link_out(Path(root) / name, out, "state file")
     if out.is_dir():
         for folder in class_folders(out):
-            refuse_class_link(folder, out)
+            refuse_link_out(folder, out, "class folder")
 
 
 @contextlib.contextmanager

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet.defer import Deferred, succeed
 
-from cgan.common.errors import ScrapeError
 from cgan.common.files import resolves_inside
 from cgan.scraping.dedupe import DedupIndex
 from cgan.scraping.manifest import KEPT, MANIFEST_NAME, Manifest, is_transient, latest_by_url
@@ -28,16 +27,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _OWN_FILE = re.compile(r"^[0-9a-f]{40}\.jpg$")
-
-
-def refuse_class_link(folder: Path, out_dir: Path) -> None:
-    """Refuse a class folder that is a link out of the output folder: the crawl would save
-    into it, and its resume clean-up would delete there."""
-    if not resolves_inside(folder, out_dir):
-        raise ScrapeError(
-            f"{folder} is a link out of the output folder {out_dir}; refusing to crawl into "
-            "it (replace the link with a real folder, or give another --out)"
-        )
 
 
 class LabelQuota:
@@ -192,8 +181,7 @@ class CrawlState:
     def _remove_orphans(self, kept_paths: set[str]) -> None:
         # A hard stop between saving a file and writing its manifest line leaves a file
         # nobody recorded; it would be downloaded again anyway, so drop it. Only ever a
-        # file inside the output folder: a class folder linked out of it is refused before
-        # anything is deleted, and a linked file is left alone.
+        # file inside the output folder: linked folders and files are left alone.
         if not self.out_dir.is_dir():
             return
         folders = [
@@ -202,11 +190,10 @@ class CrawlState:
             if folder.is_dir() and not folder.name.startswith(".")
         ]
         for folder in folders:
-            if not folder.name.startswith("_"):  # `_` folders are bookkeeping, not classes
-                refuse_class_link(folder, self.out_dir)
-        for folder in folders:
-            if folder.is_symlink():  # the crawl never makes one, so holds no orphan of its
-                continue  # own; its files are recorded under another name (or not ours)
+            if folder.is_symlink() or not resolves_inside(folder, self.out_dir):
+                # The crawl never makes one, so it holds no orphan of this crawl's (and a
+                # class folder linked out was refused before the crawl began).
+                continue
             for file in folder.iterdir():
                 rel = f"{folder.name}/{file.name}"
                 if not _OWN_FILE.match(file.name) or rel in kept_paths:

@@ -160,9 +160,11 @@ def _judge_label(
 
 
 def check_move_target(src: Path, target: Path | None) -> None:
-    """Refuse a --move-rejected folder the next run would read as a class, or SRC itself."""
+    """Refuse a --move-rejected folder the next run would read as a class, or SRC itself,
+    and a manifest linked out of SRC (a move appends to it)."""
     if target is None:
         return
+    Manifest(src / MANIFEST_NAME).check_inside()
     src_r, target_r = src.resolve(), target.resolve()
     if target_r == src_r:
         raise VerifyError("--move-rejected must not be --src")
@@ -195,6 +197,10 @@ def move_rejected(decisions: list[ImageDecision], options: VerifyOptions) -> lis
             for record in latest_by_url(Manifest(manifest_path).load()).values()
             if record.get("status") == KEPT
         }
+    for label in sorted({item.label for item in decisions if item.decision == OFF_TOPIC}):
+        folder = options.move_rejected / label  # every one checked before the first move
+        if not resolves_inside(folder, options.move_rejected):
+            raise VerifyError(f"{folder} is a link out of --move-rejected; refusing to move")
     manifest = Manifest(manifest_path)
     moved = []
     try:
@@ -202,10 +208,7 @@ def move_rejected(decisions: list[ImageDecision], options: VerifyOptions) -> lis
             if item.decision != OFF_TOPIC:
                 moved.append(item)
                 continue
-            folder = options.move_rejected / item.label
-            if not resolves_inside(folder, options.move_rejected):
-                raise VerifyError(f"{folder} is a link out of --move-rejected; refusing to move")
-            target = _free_name(folder / Path(item.path).name)
+            target = _free_name(options.move_rejected / item.label / Path(item.path).name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(options.src / item.path), target)
             moved.append(ImageDecision(item.path, item.label, item.decision, item.top, str(target)))
@@ -234,7 +237,6 @@ def verify_folder(
     """Judge every image; returns per-label counts, per-image decisions and images/s."""
     found = find_images(options.src, progress_stream)
     check_move_target(options.src, options.move_rejected)
-    Manifest(options.src / MANIFEST_NAME).check_inside()  # before anything is moved
     total = sum(len(paths) for paths in found.values())
     decisions: list[ImageDecision] = []
     with (

@@ -53,6 +53,26 @@ class RecordSet:
         return dict(self.manifest.class_counts)
 
 
+# The most memory the synthetic shapes may take as uint8 pixels: the set is made in memory
+# and copied once more into the input pipeline. A larger set: cgan-prepare synthetic writes
+# it to disk, where it is streamed.
+SYNTHETIC_BYTES = 512 * 2**20
+
+
+def check_synthetic_size(classes: int, per_class: int, resolution: int) -> None:
+    """Refuse, before anything is allocated, a synthetic set too large to make in memory (a
+    hand-edited config.toml may ask for 11 GiB); checked where the set is made, so a run's
+    export never depends on it."""
+    size = classes * per_class * resolution**2 * 3
+    if size > SYNTHETIC_BYTES:
+        raise TrainingError(
+            f"synthetic data of {classes} classes x {per_class} images at "
+            f"{resolution}x{resolution} takes {size / 2**30:.1f} GiB in memory, more than "
+            f"{SYNTHETIC_BYTES // 2**20} MiB: write it to disk with cgan-prepare synthetic "
+            "and train on that folder"
+        )
+
+
 def load_dataset(
     data: str,
     resolution: int,
@@ -65,6 +85,7 @@ def load_dataset(
     """`data` is "cifar10", "synthetic", or the path of a class-folder dataset or of a
     records folder."""
     if data == "synthetic":
+        check_synthetic_size(synthetic_classes, synthetic_per_class, resolution)
         return make_shapes(synthetic_classes, synthetic_per_class, resolution, seed=seed)
     if data == "cifar10":
         return load_cifar10(resolution)

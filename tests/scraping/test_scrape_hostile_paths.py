@@ -21,10 +21,11 @@ from cgan.scraping.items import parse_labels
 from cgan.scraping.manifest import MANIFEST_NAME, Manifest, make_record
 from cgan.scraping.runner import CrawlOptions, build_settings
 from cgan.scraping.state import CrawlState
-from cgan.scraping.verify import find_images
+from cgan.scraping.verify import OFF_TOPIC, ImageDecision, VerifyOptions, find_images, move_rejected
 from tests.scraping.crawl_folders import crawl_folder
 from tests.scraping.fake_apis import make_jpeg
 from tests.scraping.test_scrape_unreachable import _closed_port
+from tests.scraping.test_scrape_verify import needs_network, needs_wordnet
 
 OWN_NAME = "a" * 40 + ".jpg"  # a name the crawl's resume clean-up treats as its own file
 
@@ -68,14 +69,14 @@ def test_crawl_refuses_a_class_folder_linked_out_and_deletes_nothing_there(cli, 
     out.mkdir()
     (out / "cat").symlink_to(victim, target_is_directory=True)
 
-    line = _one_line(_crawl(cli, out), "is a link out of the output folder")
-    assert str(out / "cat") in line
+    _one_line(_crawl(cli, out), f"class folder {out / 'cat'} is a link out of {out}")
     assert (victim / OWN_NAME).read_bytes() == b"the user's picture"
 
 
 def test_resume_clean_up_never_deletes_through_a_link(tmp_path):
-    """The clean-up itself refuses a linked class folder, skips a linked `_` folder and
-    leaves a linked file, while still dropping a real unrecorded file of its own."""
+    """The clean-up skips a linked class or `_` folder and leaves a linked file, while still
+    dropping a real unrecorded file of its own (the crawl refuses a class folder linked out
+    before it starts, above)."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / OWN_NAME).write_bytes(b"keep")
@@ -90,8 +91,7 @@ def test_resume_clean_up_never_deletes_through_a_link(tmp_path):
     assert (out / "dog" / OWN_NAME).is_symlink() and (elsewhere / OWN_NAME).read_bytes() == b"keep"
 
     (out / "cat").symlink_to(elsewhere, target_is_directory=True)
-    with pytest.raises(ScrapeError, match="link out of the output folder"):
-        CrawlState(out.resolve(), max_distance=6)
+    CrawlState(out.resolve(), max_distance=6)
     assert (elsewhere / OWN_NAME).read_bytes() == b"keep"
 
 
@@ -218,6 +218,48 @@ def test_verify_skips_and_reports_images_linked_out_of_src(tmp_path):
         log.getvalue()
         == f"cgan-scrape verify: skipped 2 link(s) to folders or files outside {src}\n"
     )
+
+
+def test_move_rejected_checks_every_label_folder_before_the_first_move(tmp_path):
+    """A `--move-rejected` label folder linked out is refused before any image has moved,
+    not halfway through."""
+    src = tmp_path / "vsrc"
+    for label in ("cat", "dog"):
+        (src / label).mkdir(parents=True)
+        (src / label / "x.jpg").write_bytes(make_jpeg(3))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rejected = src / "_off"
+    rejected.mkdir()
+    (rejected / "dog").symlink_to(elsewhere, target_is_directory=True)
+    decisions = [ImageDecision(f"{label}/x.jpg", label, OFF_TOPIC) for label in ("cat", "dog")]
+    options = VerifyOptions(src=src, move_rejected=rejected, progress=False)
+    with pytest.raises(ScrapeError, match="is a link out of --move-rejected"):
+        move_rejected(decisions, options)
+    assert (src / "cat" / "x.jpg").is_file() and not (rejected / "cat").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.slow
+@needs_network
+@needs_wordnet
+def test_a_read_only_verify_ignores_a_manifest_link_and_a_move_refuses_it(cli, tmp_path):
+    """Without --move-rejected verify never writes the manifest, so a link there is not its
+    business; a move appends to the manifest, so it is refused before anything moves."""
+    src = tmp_path / "vsrc"
+    (src / "dog").mkdir(parents=True)
+    (src / "dog" / "x.jpg").write_bytes(make_jpeg(4))
+    victim = tmp_path / "elsewhere.jsonl"
+    victim.write_text("somebody's line without a newline")
+    (src / MANIFEST_NAME).symlink_to(victim)
+    read_only = cli(["verify", "--src", str(src), "--quiet"], timeout=300)
+    assert read_only.returncode == 0, read_only.stderr[-3000:]
+    moving = cli(
+        ["verify", "--src", str(src), "--quiet", "--move-rejected", str(src / "_off")], timeout=300
+    )
+    _one_line(moving, "is a link out of")
+    assert (src / "dog" / "x.jpg").is_file() and not (src / "_off").exists()
+    assert victim.read_text() == "somebody's line without a newline"
 
 
 # --- build -------------------------------------------------------------------------------------

@@ -89,7 +89,6 @@ DAMAGED_CONFIGS = {
         ["red-disc", "a/../b", "blue-triangle"],
         "labels: label 'a/../b' is not usable: it holds a path separator",
     ),
-    "synthetic set of GiBs": ("synthetic_per_class", 100_000, "synthetic_per_class = '100000'"),
     "more synthetic classes than colours": (
         "synthetic_classes",
         500,
