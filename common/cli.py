@@ -68,6 +68,17 @@ _WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{0,40}\.?[0-9]{0,40}([eE][+-]?[0-9]{1,4})?|inf|nan)", re.I)
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether a value read from JSON is a finite number: not a bool, not NaN or Infinity
+    (which JSON parsers give), not an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def number_converter(
     kind: type, accept: Callable[[Any], bool], requirement: str
 ) -> Callable[[str], Any]:

@@ -11,12 +11,11 @@ never replace one that misses it.
 
 from __future__ import annotations
 
-import math
 import shutil
 import sys
 from pathlib import Path
 
-from cgan.common.cli import OneLineArgumentParser, first_line, run_command
+from cgan.common.cli import OneLineArgumentParser, first_line, is_finite_number, run_command
 from cgan.common.errors import EvaluationError
 from cgan.common.files import atomic_path, same_file
 from cgan.inference.card import write_card
@@ -46,21 +45,10 @@ def targets_met(metrics: dict) -> int:
     met = 0
     for name, at_least, bound in TARGETS:
         value = metrics.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not is_finite_number(value):
             continue
         met += value >= bound if at_least else value <= bound
     return met
-
-
-def _is_finite_number(value: object) -> bool:
-    """An int or float (not a bool) that is finite as a float: JSON also gives NaN,
-    Infinity and integers of a thousand digits."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _metrics(model: Path) -> dict:
@@ -80,7 +68,7 @@ def _metrics(model: Path) -> dict:
         value = metrics.get(name)
         if value is None and not required:
             continue
-        if not _is_finite_number(value):
+        if not is_finite_number(value):
             raise EvaluationError(
                 f"{model}: its evaluation's {name} is {first_line(repr(value), 40)}, not a "
                 f"number; run cgan-eval {model} --embed"

@@ -8,20 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from cgan.common.cli import is_finite_number
 from cgan.common.files import atomic_path
 from cgan.common.images import make_grid, to_uint8
 
 CURVE_FIELDS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def save_loss_curve(records: list[dict[str, Any]], path: Path) -> None:
     """Losses on the left, D's mean outputs on real and fake on the right. Records that
-    lack a figure or hold a non-number there (a hand-edited metrics.jsonl) are left out."""
-    records = [r for r in records if all(_is_number(r.get(name)) for name in CURVE_FIELDS)]
+    lack a figure or hold no finite number there (a hand-edited metrics.jsonl) are left out."""
+    records = [r for r in records if all(is_finite_number(r.get(name)) for name in CURVE_FIELDS)]
     if not records:
         return
     import matplotlib
